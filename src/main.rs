@@ -1,0 +1,125 @@
+//! pgwait: wait until PostgreSQL accepts an authenticated query, then exec the given command.
+//!
+//! `main` only maps the result of [`run`] to an exit status; each step lives in its own module.
+
+mod classify;
+mod cli;
+mod config;
+mod conninfo;
+mod exec;
+mod exit;
+mod policy;
+mod probe;
+mod report;
+mod signals;
+mod wait;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use config::{Config, ProcessEnv, System};
+use exit::Exit;
+use probe::PgProbe;
+use report::Reporter;
+use signals::Signals;
+use wait::{Outcome, WaitOptions};
+
+fn main() -> ExitCode {
+    let code = run();
+    ExitCode::from(u8::try_from(code.code()).unwrap_or(u8::MAX))
+}
+
+fn run() -> Exit {
+    let config = match configure() {
+        Ok(config) => config,
+        Err(exit) => return exit,
+    };
+    let signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => return fail(Exit::Usage, &format!("cannot install signal handlers: {e}")),
+    };
+    let outcome = match wait_for_server(&config, &signals) {
+        Ok(outcome) => outcome,
+        Err(e) => return fail(Exit::Usage, &format!("cannot start the async runtime: {e}")),
+    };
+    match outcome {
+        Outcome::Ready { .. } if config.command.is_empty() => Exit::Ready,
+        Outcome::Ready { .. } => exec_command(&config, &signals),
+        Outcome::NotReady { .. } => Exit::NotReady,
+        Outcome::Rejected { .. } => Exit::Rejected,
+        Outcome::Interrupted { signal, .. } => Exit::Signal(signal.number()),
+    }
+}
+
+/// Parses argv and the environment; prints clap's help/version/usage itself.
+fn configure() -> Result<Config, Exit> {
+    let opts = match cli::parse(std::env::args_os()) {
+        Ok(opts) => opts,
+        Err(e) => {
+            let _ = e.print();
+            return Err(if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Ready
+            });
+        }
+    };
+    let env = ProcessEnv;
+    config::build(opts, &env, &System::detect(&env)).map_err(|e| fail(Exit::Usage, &e))
+}
+
+fn wait_for_server(config: &Config, signals: &Signals) -> std::io::Result<Outcome> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let opts = WaitOptions {
+        timeout: config.timeout,
+        attempt_timeout: config.attempt_timeout,
+        once: config.once,
+        retry_on: config.retry_on,
+        status_interval: config.status_interval,
+        seed: None,
+    };
+    let mut reporter = Reporter::new(std::io::stderr(), config.verbosity, target(config));
+    reporter.start(&config.conn.user, config.timeout);
+    let mut probe = PgProbe::new(config.conn.clone());
+    let outcome = runtime.block_on(async {
+        let interrupt = async {
+            match signals.recv().await {
+                Ok(signal) => signal,
+                // Without the pipes we cannot hear signals; keep waiting rather than fail.
+                Err(_) => std::future::pending().await,
+            }
+        };
+        wait::wait(&mut probe, &opts, &mut reporter, interrupt).await
+    });
+    Ok(outcome)
+}
+
+fn exec_command(config: &Config, signals: &Signals) -> Exit {
+    if let Some(signal) = signals.surrender() {
+        return Exit::Signal(signal.number());
+    }
+    let error = exec::exec(&config.command);
+    let code = match error {
+        exec::ExecError::NotFound { .. } => Exit::CommandNotFound,
+        exec::ExecError::NotExecutable { .. } => Exit::CannotExecute,
+    };
+    fail(code, &error)
+}
+
+/// `host:port,.../dbname`: what the progress lines say pgwait waits for.
+fn target(config: &Config) -> String {
+    let endpoints: Vec<String> = config
+        .conn
+        .endpoints
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    format!("{}/{}", endpoints.join(","), config.conn.dbname)
+}
+
+fn fail(exit: Exit, message: &dyn std::fmt::Display) -> Exit {
+    let _ = writeln!(std::io::stderr(), "pgwait: {message}");
+    exit
+}
