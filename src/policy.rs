@@ -292,7 +292,9 @@ mod tests {
         policy.next(Class::Timeout);
         policy.next(Class::Timeout);
         assert_eq!(policy.connect_timeout(cap), FIRST_CONNECT_TIMEOUT * 4);
-        (0..10).for_each(|_| drop(policy.next(Class::Timeout)));
+        for _ in 0..10 {
+            policy.next(Class::Timeout);
+        }
         assert_eq!(policy.connect_timeout(cap), cap);
         policy.next(Class::Refused);
         assert_eq!(policy.connect_timeout(cap), FIRST_CONNECT_TIMEOUT);

@@ -48,6 +48,18 @@ impl Signal {
     }
 }
 
+fn unblock(signals: &[Signal]) {
+    // SAFETY: plain libc calls on a sigset initialised by sigemptyset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in signals {
+            libc::sigaddset(&mut set, signal.number());
+        }
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// Waits for the handler of `signal` to write into `pipe` (readiness can be spurious).
 async fn next_byte(signal: Signal, pipe: UnixStream) -> io::Result<Signal> {
     let mut buf = [0u8; 16];
@@ -69,8 +81,10 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Installs the handlers. Call once, before waiting.
+    /// Installs the handlers and unblocks the signals (a parent may have blocked them, which
+    /// would make pgwait deaf to `docker stop`). Call once, before waiting.
     pub fn install() -> io::Result<Self> {
+        unblock(&Signal::ALL);
         let mut pipes = Vec::new();
         for signal in Signal::ALL {
             let (read, write) = StdUnixStream::pair()?;

@@ -1,1 +1,262 @@
+use std::collections::HashMap;
 
+use super::*;
+use crate::conninfo::Endpoint;
+
+fn system() -> System {
+    System {
+        user: "osuser".into(),
+        socket_dir_exists: false,
+    }
+}
+
+fn build_with(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let opts = crate::cli::parse(std::iter::once("pgwait").chain(args.iter().copied()))
+        .expect("valid argv");
+    let env: HashMap<&str, &str> = env.iter().copied().collect();
+    build(opts, &env, &system())
+}
+
+fn endpoint(config: &Config) -> String {
+    config
+        .conn
+        .endpoints
+        .iter()
+        .map(Endpoint::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn flags_beat_conninfo_which_beats_pg_variables() {
+    let env = [
+        ("PGHOST", "envhost"),
+        ("PGPORT", "1111"),
+        ("PGUSER", "envuser"),
+        ("PGDATABASE", "envdb"),
+    ];
+    let c = build_with(&[], &env).unwrap();
+    assert_eq!(
+        (
+            endpoint(&c).as_str(),
+            c.conn.user.as_str(),
+            c.conn.dbname.as_str()
+        ),
+        ("envhost:1111", "envuser", "envdb")
+    );
+    let c = build_with(&["-d", "host=cihost port=2222 dbname=cidb"], &env).unwrap();
+    assert_eq!(
+        (
+            endpoint(&c).as_str(),
+            c.conn.user.as_str(),
+            c.conn.dbname.as_str()
+        ),
+        ("cihost:2222", "envuser", "cidb")
+    );
+    let c = build_with(
+        &[
+            "-d",
+            "host=cihost port=2222",
+            "-h",
+            "flaghost",
+            "-p",
+            "3333",
+            "-U",
+            "flaguser",
+        ],
+        &env,
+    )
+    .unwrap();
+    assert_eq!(
+        (endpoint(&c).as_str(), c.conn.user.as_str()),
+        ("flaghost:3333", "flaguser")
+    );
+}
+
+#[test]
+fn database_url_is_used_only_when_nothing_else_names_a_connection() {
+    let url = ("DATABASE_URL", "postgres://urluser:pw@urlhost:4444/urldb");
+    let c = build_with(&[], &[url, ("PGPASSWORD", "ignored")]).unwrap();
+    assert_eq!(
+        (
+            endpoint(&c).as_str(),
+            c.conn.user.as_str(),
+            c.conn.dbname.as_str()
+        ),
+        ("urlhost:4444", "urluser", "urldb")
+    );
+    assert_eq!(c.conn.password.as_ref().unwrap().expose(), "pw");
+    let c = build_with(&[], &[url, ("PGHOST", "envhost")]).unwrap();
+    assert_eq!(
+        (endpoint(&c).as_str(), c.conn.user.as_str()),
+        ("envhost:5432", "osuser")
+    );
+    let c = build_with(&["-d", "other"], &[url]).unwrap();
+    assert_eq!(
+        (endpoint(&c).as_str(), c.conn.dbname.as_str()),
+        ("localhost:5432", "other")
+    );
+    let c = build_with(&["-U", "me"], &[url]).unwrap();
+    assert_eq!(endpoint(&c), "localhost:5432");
+}
+
+#[test]
+fn pgwait_settings_come_from_flags_then_variables_then_defaults() {
+    let c = build_with(&[], &[]).unwrap();
+    assert_eq!(c.timeout, Some(DEFAULT_TIMEOUT));
+    assert_eq!(c.attempt_timeout, DEFAULT_ATTEMPT_TIMEOUT);
+    assert_eq!(c.status_interval, Some(DEFAULT_STATUS_INTERVAL));
+    assert_eq!(
+        (c.once, c.verbosity, c.retry_on),
+        (false, Verbosity::Normal, RetryOn::default())
+    );
+
+    let env = [
+        ("PGWAIT_TIMEOUT", "90s"),
+        ("PGWAIT_RETRY_ON", "auth"),
+        ("PGWAIT_ONCE", "true"),
+        ("PGWAIT_VERBOSE", "1"),
+    ];
+    let c = build_with(&[], &env).unwrap();
+    assert_eq!(
+        (c.timeout, c.once, c.verbosity),
+        (Some(Duration::from_secs(90)), true, Verbosity::Verbose)
+    );
+    assert_eq!(
+        c.retry_on,
+        RetryOn {
+            auth: true,
+            nodb: false
+        }
+    );
+
+    let c = build_with(&["-t", "500ms", "--retry-on", "nodb,auth", "-q"], &env).unwrap();
+    assert_eq!(
+        (c.timeout, c.verbosity),
+        (Some(Duration::from_millis(500)), Verbosity::Quiet)
+    );
+    assert_eq!(
+        c.retry_on,
+        RetryOn {
+            auth: true,
+            nodb: true
+        }
+    );
+}
+
+#[test]
+fn zero_timeout_waits_forever_and_bare_numbers_are_seconds() {
+    assert_eq!(build_with(&["-t", "0"], &[]).unwrap().timeout, None);
+    assert_eq!(
+        build_with(&["-t", "45"], &[]).unwrap().timeout,
+        Some(Duration::from_secs(45))
+    );
+    assert_eq!(
+        build_with(&["--status-interval", "0"], &[])
+            .unwrap()
+            .status_interval,
+        None
+    );
+}
+
+#[test]
+fn attempt_timeout_precedence() {
+    let from_pg = build_with(&[], &[("PGCONNECT_TIMEOUT", "3")]).unwrap();
+    assert_eq!(from_pg.attempt_timeout, Duration::from_secs(3));
+    let from_conninfo =
+        build_with(&["-d", "connect_timeout=4"], &[("PGCONNECT_TIMEOUT", "3")]).unwrap();
+    assert_eq!(from_conninfo.attempt_timeout, Duration::from_secs(4));
+    let from_var = build_with(
+        &["-d", "connect_timeout=4"],
+        &[("PGWAIT_CONNECT_TIMEOUT", "2s")],
+    )
+    .unwrap();
+    assert_eq!(from_var.attempt_timeout, Duration::from_secs(2));
+    let from_flag = build_with(
+        &["--connect-timeout", "1500ms"],
+        &[("PGWAIT_CONNECT_TIMEOUT", "2s")],
+    )
+    .unwrap();
+    assert_eq!(from_flag.attempt_timeout, Duration::from_millis(1500));
+}
+
+#[test]
+fn bad_values_name_the_flag_or_variable() {
+    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+        (&["-t", "soon"], &[], "-t/--timeout"),
+        (&["--timeout=-5s"], &[], "-t/--timeout"),
+        (&[], &[("PGWAIT_TIMEOUT", "1 fortnight")], "PGWAIT_TIMEOUT"),
+        (&["--connect-timeout", "0"], &[], "--connect-timeout"),
+        (
+            &[],
+            &[("PGWAIT_RETRY_ON", "auth,everything")],
+            "PGWAIT_RETRY_ON",
+        ),
+        (&[], &[("PGWAIT_ONCE", "maybe")], "PGWAIT_ONCE"),
+        (
+            &[],
+            &[("PGWAIT_STATUS_INTERVAL", "x")],
+            "PGWAIT_STATUS_INTERVAL",
+        ),
+        (&["-p", "99999"], &[], "-p/--port"),
+        (&[], &[("PGPORT", "x")], "PGPORT"),
+        (&["-h", ""], &[], "-h/--host"),
+        (&["-d", "postgres://[::1/x"], &[], "-d/--dbname"),
+        (&["-d", "host=a bogus=1"], &[], "-d/--dbname"),
+        (
+            &[],
+            &[("DATABASE_URL", "postgres://h/db?x")],
+            "DATABASE_URL",
+        ),
+        (
+            &[],
+            &[("PGWAIT_QUIET", "1"), ("PGWAIT_VERBOSE", "1")],
+            "PGWAIT_QUIET",
+        ),
+    ];
+    for (args, env, named) in cases {
+        let err = build_with(args, env).expect_err(named).to_string();
+        assert!(err.contains(named), "{args:?} {env:?}: {err}");
+    }
+}
+
+#[test]
+fn separator_without_command_is_an_error() {
+    assert_eq!(
+        build_with(&["--"], &[]).unwrap_err(),
+        ConfigError::EmptyCommand
+    );
+    let c = build_with(&["--", "app", "--flag"], &[]).unwrap();
+    assert_eq!(
+        c.command,
+        vec![OsString::from("app"), OsString::from("--flag")]
+    );
+}
+
+#[test]
+fn non_utf8_variables_are_named() {
+    use std::os::unix::ffi::OsStringExt;
+    struct Bad;
+    impl Environment for Bad {
+        fn var_os(&self, name: &str) -> Option<OsString> {
+            (name == "PGUSER").then(|| OsString::from_vec(vec![0x66, 0xff]))
+        }
+    }
+    let opts = crate::cli::parse(["pgwait"]).unwrap();
+    let err = build(opts, &Bad, &system()).unwrap_err();
+    assert_eq!(
+        err,
+        ConfigError::NotUnicode {
+            var: "PGUSER".into()
+        }
+    );
+}
+
+#[test]
+fn os_user_is_read_from_passwd_by_uid() {
+    let passwd =
+        "root:x:0:0:root:/root:/bin/bash\n# comment\nbroken\napp:x:1000:1000::/home/app:/bin/sh\n";
+    assert_eq!(user_for_uid(passwd, 0).as_deref(), Some("root"));
+    assert_eq!(user_for_uid(passwd, 1000).as_deref(), Some("app"));
+    assert_eq!(user_for_uid(passwd, 65532), None);
+}

@@ -267,9 +267,19 @@ pub fn parse_connection_string(
 }
 
 /// Connection settings gathered layer by layer; a later [`Settings::set`] overrides an earlier one.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Settings {
     values: BTreeMap<&'static str, (String, Origin)>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = self.values.iter().map(|(k, (v, origin))| {
+            let shown = if *k == "password" { "***" } else { v.as_str() };
+            (*k, (shown, *origin))
+        });
+        f.debug_map().entries(redacted).finish()
+    }
 }
 
 impl Settings {

@@ -1,1 +1,268 @@
+use super::*;
 
+fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConnError> {
+    let mut s = Settings::default();
+    for (k, v) in pairs {
+        s.set(k, v.to_string(), Origin::DbnameArg)?;
+    }
+    Ok(s)
+}
+
+fn resolve(pairs: &[(&str, &str)]) -> Result<ConnParams, ConnError> {
+    settings(pairs)?.resolve("osuser", false)
+}
+
+fn tcp(host: &str, port: u16) -> Endpoint {
+    Endpoint::Tcp {
+        host: host.into(),
+        hostaddr: None,
+        port,
+    }
+}
+
+#[test]
+fn applies_libpq_defaults() {
+    let p = resolve(&[]).unwrap();
+    assert_eq!(p.endpoints, vec![tcp("localhost", 5432)]);
+    assert_eq!((p.user.as_str(), p.dbname.as_str()), ("osuser", "osuser"));
+    assert_eq!(p.application_name, "pgwait");
+    assert_eq!(p.password, None);
+    let with_socket = Settings::default().resolve("u", true).unwrap();
+    assert_eq!(
+        with_socket.endpoints,
+        vec![Endpoint::Socket {
+            dir: DEFAULT_SOCKET_DIR.into(),
+            port: 5432
+        }]
+    );
+}
+
+#[test]
+fn host_lists_pair_with_one_or_many_ports() {
+    let one = resolve(&[("host", "a,b"), ("port", "6000")]).unwrap();
+    assert_eq!(one.endpoints, vec![tcp("a", 6000), tcp("b", 6000)]);
+    let many = resolve(&[("host", "a,/run/pg,::1"), ("port", "1,2,")]).unwrap();
+    assert_eq!(
+        many.endpoints,
+        vec![
+            tcp("a", 1),
+            Endpoint::Socket {
+                dir: "/run/pg".into(),
+                port: 2
+            },
+            tcp("::1", 5432)
+        ]
+    );
+    assert_eq!(
+        resolve(&[("host", "a,b,c"), ("port", "1,2")]),
+        Err(ConnError::ListLengths {
+            what: "port",
+            expected: 3,
+            got: 2
+        })
+    );
+}
+
+#[test]
+fn hostaddr_skips_lookup_and_can_stand_alone() {
+    let p = resolve(&[("host", "db"), ("hostaddr", "10.0.0.5")]).unwrap();
+    assert_eq!(
+        p.endpoints,
+        vec![Endpoint::Tcp {
+            host: "db".into(),
+            hostaddr: Some("10.0.0.5".parse().unwrap()),
+            port: 5432
+        }]
+    );
+    let alone = resolve(&[("hostaddr", "::1")]).unwrap();
+    assert_eq!(alone.endpoints[0].to_string(), "[::1]:5432");
+    assert!(matches!(
+        resolve(&[("hostaddr", "db.example")]),
+        Err(ConnError::InvalidValue {
+            keyword: "hostaddr",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn rejects_bad_ports_and_empty_hosts() {
+    for port in ["0", "65536", "abc", "-1", "54 32"] {
+        let err = resolve(&[("port", port)]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConnError::InvalidValue {
+                    keyword: "port",
+                    ..
+                }
+            ),
+            "{port}: {err:?}"
+        );
+    }
+    assert_eq!(
+        resolve(&[("host", "")]),
+        Err(ConnError::EmptyHost {
+            origin: Origin::DbnameArg
+        })
+    );
+    assert_eq!(
+        resolve(&[("host", "a,,b")]),
+        Err(ConnError::EmptyHost {
+            origin: Origin::DbnameArg
+        })
+    );
+}
+
+#[test]
+fn unknown_and_not_yet_supported_keywords_are_errors_naming_their_origin() {
+    let err = settings(&[("hots", "x")]).unwrap_err();
+    assert_eq!(
+        err,
+        ConnError::UnknownKeyword {
+            origin: Origin::DbnameArg,
+            keyword: "hots".into()
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "unknown connection option \"hots\" in -d/--dbname"
+    );
+    for keyword in ["sslrootcert", "passfile", "service", "sslcert"] {
+        assert!(
+            matches!(
+                settings(&[(keyword, "x")]),
+                Err(ConnError::Unsupported { .. })
+            ),
+            "{keyword}"
+        );
+    }
+    assert!(settings(&[("keepalives", "1"), ("client_encoding", "UTF8")]).is_ok());
+}
+
+#[test]
+fn modes_needing_missing_features_fail_instead_of_weakening() {
+    for (keyword, value) in [
+        ("sslmode", "require"),
+        ("sslmode", "verify-full"),
+        ("target_session_attrs", "read-write"),
+        ("channel_binding", "require"),
+    ] {
+        assert!(
+            matches!(
+                resolve(&[(keyword, value)]),
+                Err(ConnError::Unsupported { .. })
+            ),
+            "{keyword}={value}"
+        );
+    }
+    assert!(matches!(
+        resolve(&[("sslmode", "verify")]),
+        Err(ConnError::InvalidValue {
+            keyword: "sslmode",
+            ..
+        })
+    ));
+    for (keyword, value) in [
+        ("sslmode", "disable"),
+        ("sslmode", "prefer"),
+        ("target_session_attrs", "any"),
+    ] {
+        assert!(resolve(&[(keyword, value)]).is_ok(), "{keyword}={value}");
+    }
+}
+
+#[test]
+fn connect_timeout_follows_libpq() {
+    assert_eq!(
+        resolve(&[("connect_timeout", "7")])
+            .unwrap()
+            .connect_timeout,
+        Some(Duration::from_secs(7))
+    );
+    assert_eq!(
+        resolve(&[("connect_timeout", "0")])
+            .unwrap()
+            .connect_timeout,
+        None
+    );
+    assert_eq!(
+        resolve(&[("connect_timeout", "-3")])
+            .unwrap()
+            .connect_timeout,
+        None
+    );
+    assert!(resolve(&[("connect_timeout", "5s")]).is_err());
+}
+
+#[test]
+fn later_layers_override_earlier_ones() {
+    let mut s = Settings::default();
+    s.set("port", "1".into(), Origin::Env("PGPORT")).unwrap();
+    s.set("port", "2".into(), Origin::DbnameArg).unwrap();
+    assert_eq!(
+        s.resolve("u", false).unwrap().endpoints,
+        vec![tcp("localhost", 2)]
+    );
+    let err = {
+        let mut s = Settings::default();
+        s.set("port", "x".into(), Origin::Env("PGPORT")).unwrap();
+        s.resolve("u", false).unwrap_err()
+    };
+    assert_eq!(
+        err.to_string(),
+        "invalid port \"x\" in PGPORT: expected a number from 1 to 65535"
+    );
+}
+
+#[test]
+fn application_name_falls_back_as_libpq_does() {
+    assert_eq!(
+        resolve(&[("fallback_application_name", "f")])
+            .unwrap()
+            .application_name,
+        "f"
+    );
+    assert_eq!(
+        resolve(&[
+            ("fallback_application_name", "f"),
+            ("application_name", "a")
+        ])
+        .unwrap()
+        .application_name,
+        "a"
+    );
+}
+
+#[test]
+fn passwords_never_show_in_debug_output() {
+    let p = resolve(&[("password", "hunter2-secret")]).unwrap();
+    assert_eq!(p.password.as_ref().unwrap().expose(), "hunter2-secret");
+    let debug = format!(
+        "{p:?} {:?}",
+        settings(&[("password", "hunter2-secret")]).unwrap()
+    );
+    assert!(debug.contains("Secret(***)"), "{debug}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+}
+
+#[test]
+fn syntax_errors_do_not_echo_the_connection_string() {
+    let err = parse_connection_string("postgres://u:hunter2@[::1/db", Origin::Env("DATABASE_URL"))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("DATABASE_URL") && !text.contains("hunter2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plain_names_uris_and_conninfo_are_told_apart() {
+    let plain = parse_connection_string("mydb", Origin::DbnameArg).unwrap();
+    assert_eq!(plain, vec![("dbname".to_string(), "mydb".to_string())]);
+    let uri = parse_connection_string("postgres://h/d", Origin::DbnameArg).unwrap();
+    assert_eq!(uri.len(), 2);
+    let kv = parse_connection_string("host=h dbname=d", Origin::DbnameArg).unwrap();
+    assert_eq!(uri, kv);
+}

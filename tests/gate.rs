@@ -1,0 +1,488 @@
+//! The built binary against real PostgreSQL servers the harness starts.
+
+mod support;
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn tcp_args(cluster: &Cluster, user: &str) -> Vec<String> {
+    vec![
+        "-h".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        cluster.port.to_string(),
+        "-U".into(),
+        user.into(),
+        "-d".into(),
+        "postgres".into(),
+    ]
+}
+
+/// Makes the spawned pgwait start with these signals blocked, as a careless parent might.
+fn with_blocked<'a>(cmd: &'a mut Command, signals: &'static [i32]) -> &'a mut Command {
+    // SAFETY: only async-signal-safe libc calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in signals {
+                libc::sigaddset(&mut set, *s);
+            }
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        })
+    }
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn execs_once_a_server_started_mid_wait_accepts_queries() {
+    let mut cluster = Cluster::new("");
+    let marker = cluster.root.join("app-ran");
+    // The app itself queries the server: it can only succeed if pgwait did not exec too early.
+    let app = format!(
+        "{} -X -A -t -h 127.0.0.1 -p {} -U {TRUST_USER} -d postgres -c 'select 41+1' > {}",
+        pg().bin.join("psql").display(),
+        cluster.port,
+        marker.display()
+    );
+    let mut child = pgwait()
+        .args(tcp_args(&cluster, TRUST_USER))
+        .args(["-t", "60s", "--", "sh", "-c", &app])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "pgwait ended before any server existed"
+    );
+    cluster.start();
+    let status = wait_with_deadline(&mut child, Duration::from_secs(30));
+    let out = child.wait_with_output().unwrap();
+    let log = stderr_of(&out);
+    assert!(status.success(), "{status:?}\n{log}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "42");
+    assert!(log.contains("connection refused"), "{log}");
+    assert!(log.contains("ready after"), "{log}");
+}
+
+#[test]
+fn waits_through_57p03_until_a_standby_is_promoted_and_never_before() {
+    let mut cluster = Cluster::new("hot_standby = off\n");
+    std::fs::write(cluster.data.join("standby.signal"), "").unwrap();
+    let _ = Command::new("chown")
+        .arg("--reference")
+        .arg(&cluster.data)
+        .arg(cluster.data.join("standby.signal"))
+        .status();
+    cluster.start();
+    let marker = cluster.root.join("recovery");
+    let app = format!(
+        "{} -X -A -t -h 127.0.0.1 -p {} -U {TRUST_USER} -d postgres -c 'select pg_is_in_recovery()' > {}",
+        pg().bin.join("psql").display(),
+        cluster.port,
+        marker.display()
+    );
+    let mut child = pgwait()
+        .args(tcp_args(&cluster, TRUST_USER))
+        .args(["-t", "60s", "--", "sh", "-c", &app])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The standby listens and rejects with 57P03 for as long as it stays a standby.
+    assert!(
+        eventually(Duration::from_secs(20), || cluster
+            .log()
+            .contains("hot standby mode is disabled")
+            || cluster.log().contains("not accepting connections")),
+        "{}",
+        cluster.log()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "pgwait ended while the server was still a standby"
+    );
+    assert!(!marker.exists(), "the app ran before promotion");
+    cluster.promote();
+    let status = wait_with_deadline(&mut child, Duration::from_secs(30));
+    let log = stderr_of(&child.wait_with_output().unwrap());
+    assert!(status.success(), "{status:?}\n{log}");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap().trim(),
+        "f",
+        "app saw a server still in recovery"
+    );
+    assert!(log.contains("57P03"), "{log}");
+}
+
+#[test]
+fn retries_too_many_connections_until_a_slot_frees() {
+    let mut cluster = Cluster::new("max_connections = 3\nsuperuser_reserved_connections = 0\n");
+    cluster.start_ready();
+    // Each holder retries until it has a slot, so the probe below can't starve one for good;
+    // the probe failing then means all three slots are held by the holders.
+    let holder = format!(
+        "until {} -X -q -h {} -p {} -U postgres -d postgres -c 'select pg_sleep(4)' >/dev/null 2>&1; do sleep 0.05; done",
+        pg().bin.join("psql").display(),
+        cluster.socket_dir.display(),
+        cluster.port
+    );
+    let holders: Vec<_> = (0..3)
+        .map(|_| Command::new("sh").args(["-c", &holder]).spawn().unwrap())
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(10), || !cluster
+            .psql("postgres", "select 1")
+            .status
+            .success()),
+        "the server never filled up"
+    );
+    let out = pgwait()
+        .args(tcp_args(&cluster, TRUST_USER))
+        .args(["-t", "30s"])
+        .output()
+        .unwrap();
+    let log = stderr_of(&out);
+    for mut holder in holders {
+        let _ = holder.wait();
+    }
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("53300"), "{log}");
+}
+
+#[test]
+fn a_wrong_password_exits_3_at_once_and_never_shows_the_password() {
+    let mut cluster = Cluster::new("");
+    cluster.start_ready();
+    let started = Instant::now();
+    let out = pgwait()
+        .args(tcp_args(&cluster, SCRAM_USER))
+        .args(["-v", "-t", "60s"])
+        .env("PGPASSWORD", "Wr0ng-s3cret-value")
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let log = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(3), "{log}");
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    assert!(log.contains("28P01"), "{log}");
+    assert!(!log.contains("Wr0ng-s3cret-value"), "{log}");
+    assert_eq!(
+        log.lines().filter(|l| l.contains("28P01")).count(),
+        2,
+        "one attempt line (-v) and one cause line:\n{log}"
+    );
+}
+
+#[test]
+fn a_missing_database_exits_3() {
+    let mut cluster = Cluster::new("");
+    cluster.start_ready();
+    let out = pgwait()
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &cluster.port.to_string(),
+            "-U",
+            TRUST_USER,
+            "-d",
+            "no_such_db",
+        ])
+        .output()
+        .unwrap();
+    let log = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(3), "{log}");
+    assert!(
+        log.contains("3D000") && log.contains("hint: create the database"),
+        "{log}"
+    );
+}
+
+#[test]
+fn authenticates_with_scram_md5_and_trust() {
+    let mut cluster = Cluster::new("");
+    cluster.start_ready();
+    for (user, password) in [
+        (SCRAM_USER, Some(SCRAM_PASSWORD)),
+        (MD5_USER, Some(MD5_PASSWORD)),
+        (TRUST_USER, None),
+    ] {
+        let mut cmd = pgwait();
+        cmd.args(tcp_args(&cluster, user));
+        if let Some(password) = password {
+            cmd.env("PGPASSWORD", password);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{user}: {}", stderr_of(&out));
+    }
+    let uri = format!(
+        "postgresql://{SCRAM_USER}:{}@127.0.0.1:{}/postgres",
+        SCRAM_PASSWORD, cluster.port
+    );
+    let out = pgwait().args(["-d", &uri]).output().unwrap();
+    assert!(out.status.success(), "URI: {}", stderr_of(&out));
+    let missing = pgwait()
+        .args(tcp_args(&cluster, SCRAM_USER))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(
+        stderr_of(&missing).contains("none is set"),
+        "{}",
+        stderr_of(&missing)
+    );
+    assert!(
+        cluster.log().contains("application_name=pgwait")
+            || cluster.log().contains("connection authorized")
+    );
+}
+
+#[test]
+fn connects_over_a_unix_socket_and_terminates_cleanly() {
+    let mut cluster = Cluster::new("");
+    cluster.start_ready();
+    let out = pgwait()
+        .arg("-h")
+        .arg(&cluster.socket_dir)
+        .args(["-p", &cluster.port.to_string(), "-U", "postgres"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains(".s.PGSQL."), "{}", stderr_of(&out));
+    std::thread::sleep(Duration::from_millis(200));
+    let log = cluster.log();
+    assert!(log.contains("connection authorized"), "{log}");
+    assert!(
+        !log.contains("unexpected EOF"),
+        "pgwait did not send Terminate:\n{log}"
+    );
+}
+
+#[test]
+fn sigterm_while_waiting_exits_143_promptly() {
+    let port = free_port();
+    let mut cmd = pgwait();
+    let mut child = with_blocked(&mut cmd, &[libc::SIGTERM])
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none());
+    let sent = Instant::now();
+    unsafe_kill(child.id(), "TERM");
+    let status = wait_with_deadline(&mut child, Duration::from_secs(5));
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        sent.elapsed()
+    );
+    let log = stderr_of(&child.wait_with_output().unwrap());
+    assert!(log.contains("interrupted by SIGTERM"), "{log}");
+}
+
+#[test]
+fn exec_failures_map_to_126_and_127() {
+    let mut cluster = Cluster::new("");
+    cluster.start_ready();
+    let out = pgwait()
+        .args(tcp_args(&cluster, TRUST_USER))
+        .args(["--", "no-such-command-pgwait"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("command not found: no-such-command-pgwait"));
+    let not_exec = cluster.root.join("not-executable.sh");
+    std::fs::write(&not_exec, "#!/bin/sh\n").unwrap();
+    let out = pgwait()
+        .args(tcp_args(&cluster, TRUST_USER))
+        .arg("--")
+        .arg(&not_exec)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(126), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("cannot execute"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+/// Reads one field of /proc/PID/status.
+fn status_field(pid: u32, field: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// What a process inherited: (SigBlk, SigIgn, open fds), read from /proc.
+fn inherited(pid: u32) -> (String, String, Vec<String>) {
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    fds.sort();
+    (
+        status_field(pid, "SigBlk"),
+        status_field(pid, "SigIgn"),
+        fds,
+    )
+}
+
+/// The same for a shell spawned directly by this test: the spawner's own leftovers (fds and
+/// ignored signals inherited from whatever runs the tests) are not pgwait's doing.
+fn baseline() -> (String, String, Vec<String>) {
+    let mut sh = Command::new("sh")
+        .args(["-c", "read line"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let seen = inherited(sh.id());
+    sh.stdin.take().unwrap().write_all(b"\n").unwrap();
+    sh.wait().unwrap();
+    let sigpipe = 1u64 << (13 - 1);
+    assert_eq!(
+        u64::from_str_radix(&seen.1, 16).unwrap() & sigpipe,
+        0,
+        "baseline must not ignore SIGPIPE"
+    );
+    seen
+}
+
+#[test]
+fn the_command_replaces_pgwait_with_argv_env_stdin_and_clean_signal_state() {
+    let mut cluster = Cluster::new("");
+    cluster.start_ready();
+    let script = "read line; echo \"stdin=$line\"; echo \"argv=$1|$2\"; echo \"env=$APP_SETTING\"";
+    let mut cmd = pgwait();
+    let mut child = with_blocked(&mut cmd, &[libc::SIGUSR1, libc::SIGTERM])
+        .args(tcp_args(&cluster, TRUST_USER))
+        .args(["-q", "--", "sh", "-c", script, "sh", "first", "second arg"])
+        .env("APP_SETTING", "kept")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Same PID, now running sh and blocked reading stdin: inspect it from outside.
+    assert!(
+        eventually(Duration::from_secs(20), || std::fs::read_link(format!(
+            "/proc/{pid}/exe"
+        ))
+        .map(|exe| !exe.to_string_lossy().contains("pgwait"))
+        .unwrap_or(false)),
+        "pgwait never exec'd"
+    );
+    // Let the shell settle into its blocking read before looking at what it holds.
+    std::thread::sleep(Duration::from_millis(200));
+    let (sigblk, sigign, fds) = inherited(pid);
+    let (_, base_sigign, base_fds) = baseline();
+    assert_eq!(sigblk, "0000000000000000", "signal mask not emptied");
+    let (ign, base_ign) = (
+        u64::from_str_radix(&sigign, 16).unwrap(),
+        u64::from_str_radix(&base_sigign, 16).unwrap(),
+    );
+    assert_eq!(
+        ign & !base_ign,
+        0,
+        "pgwait left a signal ignored: SigIgn {sigign}, baseline {base_sigign}"
+    );
+    assert_eq!(
+        fds, base_fds,
+        "pgwait leaked file descriptors into the command"
+    );
+    assert!(fds.starts_with(&["0".to_string(), "1".to_string()]));
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout, "stdin=hello\nargv=first|second arg\nenv=kept\n");
+    assert_eq!(stderr_of(&out), "", "-q prints nothing on success");
+}
+
+#[test]
+fn the_command_exit_code_is_returned_unchanged() {
+    let mut cluster = Cluster::new("");
+    cluster.start_ready();
+    let out = pgwait()
+        .args(tcp_args(&cluster, TRUST_USER))
+        .args(["-q", "--", "sh", "-c", "exit 42"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(42));
+}
+
+#[test]
+fn once_reports_ready_down_and_rejected() {
+    let mut cluster = Cluster::new("");
+    let down = pgwait()
+        .args(tcp_args(&cluster, TRUST_USER))
+        .arg("--once")
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1), "{}", stderr_of(&down));
+    assert!(
+        stderr_of(&down).contains("(1 attempt)"),
+        "{}",
+        stderr_of(&down)
+    );
+    cluster.start_ready();
+    let up = pgwait()
+        .args(tcp_args(&cluster, TRUST_USER))
+        .args(["--once", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(up.status.code(), Some(0), "{}", stderr_of(&up));
+    let rejected = pgwait()
+        .args(tcp_args(&cluster, SCRAM_USER))
+        .arg("--once")
+        .env("PGPASSWORD", "nope")
+        .output()
+        .unwrap();
+    assert_eq!(rejected.status.code(), Some(3), "{}", stderr_of(&rejected));
+}
+
+#[test]
+fn connection_settings_come_from_pg_variables_and_database_url() {
+    let mut cluster = Cluster::new("");
+    cluster.start_ready();
+    let port = cluster.port.to_string();
+    let vars = pgwait()
+        .envs([
+            ("PGHOST", "127.0.0.1"),
+            ("PGPORT", port.as_str()),
+            ("PGUSER", SCRAM_USER),
+            ("PGPASSWORD", SCRAM_PASSWORD),
+            ("PGDATABASE", "postgres"),
+        ])
+        .output()
+        .unwrap();
+    assert!(vars.status.success(), "{}", stderr_of(&vars));
+    let url = format!("postgres://{MD5_USER}:{MD5_PASSWORD}@127.0.0.1:{port}/postgres");
+    let from_url = pgwait().env("DATABASE_URL", &url).output().unwrap();
+    assert!(from_url.status.success(), "{}", stderr_of(&from_url));
+    let kv = format!(
+        "host=127.0.0.1 port={port} user={TRUST_USER} dbname=postgres application_name='gate test'"
+    );
+    let from_kv = pgwait().args(["-d", &kv]).output().unwrap();
+    assert!(from_kv.status.success(), "{}", stderr_of(&from_kv));
+}
