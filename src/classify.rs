@@ -157,7 +157,9 @@ fn classify_io(phase: Phase, kind: ErrorKind) -> Class {
             Class::NotPostgres
         }
         // Unreachable networks, EACCES from a firewall, and the rest: transient until proven not.
-        _ => Class::Unreachable,
+        _ if phase == Phase::Connect => Class::Unreachable,
+        // Any other error once connected cut the handshake short.
+        _ => Class::Dropped,
     }
 }
 
@@ -254,6 +256,9 @@ mod tests {
             ),
             (io(Phase::Startup, ErrorKind::BrokenPipe), Class::Dropped),
             (io(Phase::Startup, ErrorKind::UnexpectedEof), Class::Dropped),
+            (io(Phase::Startup, ErrorKind::Other), Class::Dropped),
+            (io(Phase::Query, ErrorKind::Other), Class::Dropped),
+            (io(Phase::Connect, ErrorKind::Other), Class::Unreachable),
             (
                 Failure::Closed {
                     phase: Phase::Startup,

@@ -51,7 +51,12 @@ pub struct Opts {
     pub host: Option<String>,
 
     /// Server port (or comma-separated list, one per host)
-    #[arg(short = 'p', long = "port", value_name = "PORT")]
+    #[arg(
+        short = 'p',
+        long = "port",
+        value_name = "PORT",
+        allow_hyphen_values = true
+    )]
     pub port: Option<String>,
 
     /// Database user name
@@ -59,12 +64,21 @@ pub struct Opts {
     pub username: Option<String>,
 
     /// Give up after this long, e.g. 30s, 2m; 0 waits forever [default: 60s] [env: PGWAIT_TIMEOUT]
-    #[arg(short = 't', long = "timeout", value_name = "DURATION")]
+    #[arg(
+        short = 't',
+        long = "timeout",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub timeout: Option<String>,
 
     /// Bound on one connection attempt [default: connect_timeout, PGCONNECT_TIMEOUT, else 5s]
     /// [env: PGWAIT_CONNECT_TIMEOUT]
-    #[arg(long = "connect-timeout", value_name = "DURATION")]
+    #[arg(
+        long = "connect-timeout",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub connect_timeout: Option<String>,
 
     /// Also retry these normally permanent failures: auth, nodb (comma-separated)

@@ -55,14 +55,12 @@ fn run() -> Exit {
 fn configure() -> Result<Config, Exit> {
     let opts = match cli::parse(std::env::args_os()) {
         Ok(opts) => opts,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: clap's own text, exit 0.
             let _ = e.print();
-            return Err(if e.use_stderr() {
-                Exit::Usage
-            } else {
-                Exit::Ready
-            });
+            return Err(Exit::Ready);
         }
+        Err(e) => return Err(fail(Exit::Usage, &usage_error(&e))),
     };
     let env = ProcessEnv;
     config::build(opts, &env, &System::detect(&env)).map_err(|e| fail(Exit::Usage, &e))
@@ -106,6 +104,16 @@ fn exec_command(config: &Config, signals: &Signals) -> Exit {
         exec::ExecError::NotExecutable { .. } => Exit::CannotExecute,
     };
     fail(code, &error)
+}
+
+/// clap's error as one line: its first line without the `error:` prefix, plus where to look.
+fn usage_error(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    format!(
+        "{} (see pgwait --help)",
+        first.trim_start_matches("error: ")
+    )
 }
 
 /// `host:port,.../dbname`: what the progress lines say pgwait waits for.

@@ -182,7 +182,9 @@ fn attempt_timeout_precedence() {
 
 #[test]
 fn bad_values_name_the_flag_or_variable() {
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    // (arguments, environment, what the error must name)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (&["-t", "soon"], &[], "-t/--timeout"),
         (&["--timeout=-5s"], &[], "-t/--timeout"),
         (&[], &[("PGWAIT_TIMEOUT", "1 fortnight")], "PGWAIT_TIMEOUT"),

@@ -3,6 +3,7 @@
 //! The [`Probe`] trait is the seam that lets the wait loop be tested with a scripted probe;
 //! [`PgProbe`] is the real one. PostgreSQL client types stay inside [`pg`].
 
+mod guard;
 mod pg;
 mod tcp;
 

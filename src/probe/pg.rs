@@ -12,6 +12,7 @@ use tokio::time::{timeout_at, Instant};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
+use super::guard::FirstByteGuard;
 use crate::classify::{Failure, Phase};
 use crate::conninfo::ConnParams;
 
@@ -21,6 +22,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let config = client_config(params);
+    let stream = FirstByteGuard::new(stream);
     let (client, connection) = match timeout_at(deadline, config.connect_raw(stream, NoTls)).await {
         Err(_) => {
             return Err(Failure::TimedOut {

@@ -1,0 +1,188 @@
+//! Bad input: every case gets one clear line naming what to fix, exit code 2, and no panic.
+//! Secrets never appear in any output.
+
+mod support;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+use support::pgwait;
+
+fn run(args: &[&OsStr], env: &[(&str, &OsStr)]) -> (Option<i32>, String, String) {
+    let out = pgwait()
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+fn assert_usage_error(args: &[&OsStr], env: &[(&str, &OsStr)], names: &str) {
+    let (code, stdout, stderr) = run(args, env);
+    assert_eq!(code, Some(2), "{args:?} {env:?}: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "{args:?} {env:?}: expected one line:\n{stderr}"
+    );
+    assert!(stderr.starts_with("pgwait: "), "{stderr}");
+    assert!(
+        stderr.contains(names),
+        "{args:?} {env:?}: should name {names}:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+}
+
+#[test]
+fn bad_command_lines_exit_2_naming_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["-d", "postgres://[::1/x"], "-d/--dbname"),
+        (&["-d", "postgresql://h/db%zz"], "percent-encoding"),
+        (&["-d", "host=db foo=bar"], "\"foo\""),
+        (&["-d", "host=db port"], "-d/--dbname"),
+        (&["-d", "host=db sslmode=require"], "sslmode=require"),
+        (&["-d", "host=db sslmode=sometimes"], "sslmode"),
+        (&["-p", "70000"], "-p/--port"),
+        (&["-p", "abc"], "-p/--port"),
+        (&["-h", ""], "-h/--host"),
+        (&["-h", "a,,b"], "-h/--host"),
+        (&["-t", "5x"], "-t/--timeout"),
+        (&["--timeout=-5s"], "-t/--timeout"),
+        (&["-t", "-5s"], "-t/--timeout"),
+        (&["-t"], "--timeout"),
+        (&["--connect-timeout", "0"], "--connect-timeout"),
+        (&["--status-interval", "often"], "--status-interval"),
+        (&["--retry-on", "auth,typo"], "--retry-on"),
+        (&["--bogus"], "--bogus"),
+        (&["-x"], "-x"),
+        (&["-q", "-v"], "--quiet"),
+        (&["--"], "\"--\" must be followed"),
+        (&["-h", "db", "--"], "\"--\" must be followed"),
+    ];
+    for (args, names) in cases {
+        let args: Vec<&OsStr> = args.iter().map(|a| os(a)).collect();
+        assert_usage_error(&args, &[], names);
+    }
+}
+
+#[test]
+fn bad_environment_values_exit_2_naming_the_variable() {
+    let cases: &[(&str, &str)] = &[
+        ("PGWAIT_TIMEOUT", "soon"),
+        ("PGWAIT_CONNECT_TIMEOUT", "-1s"),
+        ("PGWAIT_RETRY_ON", "everything"),
+        ("PGWAIT_ONCE", "maybe"),
+        ("PGWAIT_QUIET", "2"),
+        ("PGWAIT_VERBOSE", "loud"),
+        ("PGWAIT_STATUS_INTERVAL", "x"),
+        ("PGPORT", "port"),
+        ("PGHOSTADDR", "not-an-ip"),
+        ("PGCONNECT_TIMEOUT", "ten"),
+        ("PGSSLMODE", "verify-full"),
+        ("DATABASE_URL", "postgres://u@h:99999/db"),
+    ];
+    for (var, value) in cases {
+        assert_usage_error(&[], &[(var, os(value))], var);
+    }
+}
+
+#[test]
+fn non_utf8_arguments_and_variables_are_usage_errors() {
+    let bad = OsStr::from_bytes(b"db\xff");
+    assert_usage_error(&[os("-h"), bad], &[], "UTF-8");
+    assert_usage_error(&[], &[("PGHOST", bad)], "PGHOST");
+    assert_usage_error(&[], &[("PGWAIT_TIMEOUT", bad)], "PGWAIT_TIMEOUT");
+    // The command itself may be any bytes: it is exec'd, not interpreted.
+    let (code, _, stderr) = run(
+        &[
+            os("-h"),
+            os("127.0.0.1"),
+            os("-p"),
+            os("1"),
+            os("-t"),
+            os("100ms"),
+            os("--"),
+            bad,
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+}
+
+#[test]
+fn help_and_version_exit_0_and_document_exit_codes() {
+    let (code, stdout, _) = run(&[os("--help")], &[]);
+    assert_eq!(code, Some(0));
+    for text in [
+        "--dbname",
+        "--timeout",
+        "--once",
+        "--retry-on",
+        "PGWAIT_TIMEOUT",
+        "DATABASE_URL",
+        "127  COMMAND not found",
+        "143",
+    ] {
+        assert!(stdout.contains(text), "--help lacks {text}");
+    }
+    let (code, stdout, _) = run(&[os("-V")], &[]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("pgwait "), "{stdout}");
+}
+
+const SECRET: &str = "Sup3r-S3cret-Passw0rd";
+
+#[test]
+fn passwords_never_appear_in_any_output() {
+    let uri = format!("postgres://app:{SECRET}@127.0.0.1:1/db");
+    let outputs = [
+        run(&[os("--help")], &[("PGPASSWORD", os(SECRET))]),
+        run(&[os("-v"), os("-t"), os("300ms"), os("-d"), os(&uri)], &[]),
+        run(
+            &[
+                os("-v"),
+                os("--once"),
+                os("-h"),
+                os("127.0.0.1"),
+                os("-p"),
+                os("1"),
+            ],
+            &[("PGPASSWORD", os(SECRET))],
+        ),
+        run(
+            &[os("-d"), os(&format!("postgres://app:{SECRET}@[::1/db"))],
+            &[],
+        ),
+        run(
+            &[os("-d"), os(&format!("host=x password={SECRET} bogus=1"))],
+            &[],
+        ),
+        run(&[os("-d"), os(&format!("host=x password='{SECRET}"))], &[]),
+        run(
+            &[],
+            &[(
+                "DATABASE_URL",
+                os(&format!("postgres://app:{SECRET}@h/db?x")),
+            )],
+        ),
+    ];
+    for (code, stdout, stderr) in outputs {
+        assert!(code.is_some());
+        assert!(
+            !stdout.contains(SECRET) && !stderr.contains(SECRET),
+            "leaked:\n{stdout}\n{stderr}"
+        );
+    }
+}

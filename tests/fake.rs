@@ -1,0 +1,148 @@
+//! Peers a real PostgreSQL server can't be made to be on demand: one that accepts and never
+//! answers, one that hangs up after the startup packet, one that answers garbage, and one that
+//! says 57P03 in German (classification must not depend on message text).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::pgwait;
+
+/// A loopback listener that handles each connection with `handler` on its own thread.
+fn fake_server(handler: fn(TcpStream)) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || handler(stream));
+        }
+    });
+    (port, connections)
+}
+
+/// Reads one length-prefixed startup packet.
+fn read_startup(stream: &mut TcpStream) -> bool {
+    let mut len = [0u8; 4];
+    if stream.read_exact(&mut len).is_err() {
+        return false;
+    }
+    let mut body = vec![0u8; (u32::from_be_bytes(len) as usize).saturating_sub(4)];
+    stream.read_exact(&mut body).is_ok()
+}
+
+fn run(port: u16, extra: &[&str]) -> (Option<i32>, String, Duration) {
+    let started = Instant::now();
+    let out = pgwait()
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "app",
+            "-d",
+            "app",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn a_peer_that_accepts_and_never_answers_is_a_timeout_not_a_hang() {
+    let (port, connections) = fake_server(|stream| {
+        std::thread::sleep(Duration::from_secs(30));
+        drop(stream);
+    });
+    let (code, log, elapsed) = run(port, &["--connect-timeout", "300ms", "-t", "2s"]);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains("timed out during startup"), "{log}");
+    assert!(log.contains("hint: packets are being dropped"), "{log}");
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(6),
+        "{elapsed:?}"
+    );
+    assert!(
+        connections.load(Ordering::SeqCst) >= 2,
+        "the stalled attempt was not retried"
+    );
+}
+
+#[test]
+fn a_peer_that_hangs_up_after_the_startup_packet_is_retried() {
+    let (port, connections) = fake_server(|mut stream| {
+        read_startup(&mut stream);
+    });
+    let (code, log, _) = run(port, &["-t", "1s"]);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("closed the connection during startup"),
+        "{log}"
+    );
+    assert!(
+        connections.load(Ordering::SeqCst) >= 3,
+        "not retried: {log}"
+    );
+}
+
+#[test]
+fn a_peer_that_answers_garbage_is_not_postgresql_and_stops_at_once() {
+    let (port, connections) = fake_server(|mut stream| {
+        read_startup(&mut stream);
+        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    let (code, log, elapsed) = run(port, &["-t", "30s"]);
+    assert_eq!(code, Some(3), "{log}");
+    assert!(log.contains("not a PostgreSQL server"), "{log}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
+
+/// An ErrorResponse with SQLSTATE 57P03 and a German message.
+fn german_57p03(mut stream: TcpStream) {
+    if !read_startup(&mut stream) {
+        return;
+    }
+    let mut fields = Vec::new();
+    for (code, value) in [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', "57P03"),
+        (b'M', "das Datenbanksystem startet"),
+    ] {
+        fields.push(code);
+        fields.extend_from_slice(value.as_bytes());
+        fields.push(0);
+    }
+    fields.push(0);
+    let mut message = vec![b'E'];
+    message.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+    message.extend_from_slice(&fields);
+    let _ = stream.write_all(&message);
+}
+
+#[test]
+fn a_57p03_in_another_language_is_still_retried() {
+    let (port, connections) = fake_server(german_57p03);
+    let (code, log, _) = run(port, &["-t", "1500ms"]);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains("57P03 das Datenbanksystem startet"), "{log}");
+    assert!(log.contains("hint: the server is still starting"), "{log}");
+    assert!(
+        connections.load(Ordering::SeqCst) >= 3,
+        "not retried: {log}"
+    );
+}
