@@ -38,6 +38,27 @@ fn with_blocked<'a>(cmd: &'a mut Command, signals: &'static [i32]) -> &'a mut Co
     }
 }
 
+/// Starts pgwait gating an app that runs `sql` against the cluster and writes the result to
+/// `marker`: the app can only succeed if pgwait did not exec too early.
+fn spawn_gated_query(
+    cluster: &Cluster,
+    sql: &str,
+    marker: &std::path::Path,
+) -> std::process::Child {
+    let app = format!(
+        "{} -X -A -t -h 127.0.0.1 -p {} -U {TRUST_USER} -d postgres -c '{sql}' > {}",
+        pg().bin.join("psql").display(),
+        cluster.port,
+        marker.display()
+    );
+    pgwait()
+        .args(tcp_args(cluster, TRUST_USER))
+        .args(["-t", "60s", "--", "sh", "-c", &app])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -46,19 +67,7 @@ fn stderr_of(out: &std::process::Output) -> String {
 fn execs_once_a_server_started_mid_wait_accepts_queries() {
     let mut cluster = Cluster::new("");
     let marker = cluster.root.join("app-ran");
-    // The app itself queries the server: it can only succeed if pgwait did not exec too early.
-    let app = format!(
-        "{} -X -A -t -h 127.0.0.1 -p {} -U {TRUST_USER} -d postgres -c 'select 41+1' > {}",
-        pg().bin.join("psql").display(),
-        cluster.port,
-        marker.display()
-    );
-    let mut child = pgwait()
-        .args(tcp_args(&cluster, TRUST_USER))
-        .args(["-t", "60s", "--", "sh", "-c", &app])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_gated_query(&cluster, "select 41+1", &marker);
     std::thread::sleep(Duration::from_millis(700));
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -85,18 +94,7 @@ fn waits_through_57p03_until_a_standby_is_promoted_and_never_before() {
         .status();
     cluster.start();
     let marker = cluster.root.join("recovery");
-    let app = format!(
-        "{} -X -A -t -h 127.0.0.1 -p {} -U {TRUST_USER} -d postgres -c 'select pg_is_in_recovery()' > {}",
-        pg().bin.join("psql").display(),
-        cluster.port,
-        marker.display()
-    );
-    let mut child = pgwait()
-        .args(tcp_args(&cluster, TRUST_USER))
-        .args(["-t", "60s", "--", "sh", "-c", &app])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_gated_query(&cluster, "select pg_is_in_recovery()", &marker);
     // The standby listens and rejects with 57P03 for as long as it stays a standby.
     assert!(
         eventually(Duration::from_secs(20), || cluster
@@ -485,4 +483,86 @@ fn connection_settings_come_from_pg_variables_and_database_url() {
     );
     let from_kv = pgwait().args(["-d", &kv]).output().unwrap();
     assert!(from_kv.status.success(), "{}", stderr_of(&from_kv));
+}
+
+#[test]
+fn as_pid_1_in_its_own_namespace_sigterm_still_ends_the_wait() {
+    let port = free_port().to_string();
+    let mut unshare = Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child"])
+        .arg(env!("CARGO_BIN_EXE_pgwait"))
+        .args(["-h", "127.0.0.1", "-p", &port, "-t", "0"])
+        .env_clear()
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run unshare (util-linux)");
+    let children = format!("/proc/{0}/task/{0}/children", unshare.id());
+    let mut pid = String::new();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            pid = std::fs::read_to_string(&children)
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            !pid.is_empty()
+        }),
+        "unshare --pid needs root; these tests run as root in CI"
+    );
+    let pid: u32 = pid.parse().unwrap();
+    // NSpid lists the host PID, then the PID inside the new namespace: it must be 1.
+    assert!(
+        eventually(Duration::from_secs(5), || status_field(pid, "NSpid")
+            .ends_with("\t1")),
+        "NSpid: {}",
+        status_field(pid, "NSpid")
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    unsafe_kill(pid, "TERM");
+    let status = wait_with_deadline(&mut unshare, Duration::from_secs(5));
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(status.code(), Some(143), "{status:?}");
+}
+
+#[test]
+fn host_lists_are_tried_in_order_within_each_attempt() {
+    let mut cluster = Cluster::new("");
+    cluster.start_ready();
+    let dead = free_port().to_string();
+    let ports = format!("{dead},{}", cluster.port);
+    let out = pgwait()
+        .args([
+            "-h",
+            "127.0.0.1,localhost",
+            "-p",
+            &ports,
+            "-U",
+            TRUST_USER,
+            "-d",
+            "postgres",
+            "--once",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("ready after 0."),
+        "{}",
+        stderr_of(&out)
+    );
+    let both_dead = format!("{dead},{}", free_port());
+    let out = pgwait()
+        .args(["-h", "127.0.0.1,127.0.0.1", "-p", &both_dead, "-t", "300ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("(also tried 127.0.0.1:"),
+        "{}",
+        stderr_of(&out)
+    );
 }
