@@ -77,31 +77,16 @@ impl AttemptError {
 impl fmt::Display for AttemptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let primary = self.primary();
-        write!(
-            f,
-            "{}: {}",
-            primary.target,
-            describe(&primary.failure, primary.class)
-        )?;
-        let others: Vec<&str> = self
+        write!(f, "{}: {}", primary.target, describe(&primary.failure, primary.class))?;
+        // e.g. localhost resolving to ::1 and 127.0.0.1: say what became of the other address.
+        let others: Vec<String> = self
             .failures
             .iter()
             .filter(|o| !std::ptr::eq(*o, primary))
-            .map(|o| o.target.as_str())
+            .map(|o| format!("{}: {}", o.target, o.class))
             .collect();
         if !others.is_empty() {
-            let classes: Vec<String> = self
-                .failures
-                .iter()
-                .filter(|o| !std::ptr::eq(*o, primary))
-                .map(|o| o.class.to_string())
-                .collect();
-            write!(
-                f,
-                " (also tried {}: {})",
-                others.join(", "),
-                classes.join(", ")
-            )?;
+            write!(f, " (also tried {})", others.join("; "))?;
         }
         Ok(())
     }
