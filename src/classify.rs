@@ -53,6 +53,15 @@ pub enum Failure {
     Protocol { phase: Phase },
     /// Authentication failed on the client side (e.g. a password is required but none is set).
     ClientAuth { detail: String },
+    /// The TLS handshake failed, e.g. the client rejected the server's certificate.
+    Tls { detail: String },
+    /// The sslmode requires TLS and the server answered that it has none.
+    TlsRefused,
+    /// A working server of the wrong kind for `target_session_attrs`.
+    WrongKind {
+        want: &'static str,
+        got: &'static str,
+    },
 }
 
 /// Retry classes: each has its own retry schedule in [`crate::policy`].
@@ -72,12 +81,16 @@ pub enum Class {
     NotReady,
     /// The server is out of connection slots or resources (53xxx).
     Overloaded,
+    /// A working server, but not the kind asked for (a standby while waiting for a primary).
+    WrongKind,
     /// Bad credentials, unknown role or a pg_hba.conf rejection (28xxx).
     Auth,
     /// The database does not exist (3D000).
     NoDatabase,
     /// The peer is not a PostgreSQL server.
     NotPostgres,
+    /// TLS failed: a rejected certificate, or no TLS where the sslmode requires it.
+    Tls,
     /// Any other SQLSTATE.
     Rejected,
 }
@@ -100,7 +113,8 @@ impl Class {
             Self::Timeout => 3,
             Self::Dropped => 4,
             Self::Overloaded | Self::NotReady => 5,
-            Self::Auth | Self::NoDatabase | Self::NotPostgres | Self::Rejected => 6,
+            Self::WrongKind => 6,
+            Self::Auth | Self::NoDatabase | Self::NotPostgres | Self::Tls | Self::Rejected => 7,
         }
     }
 }
@@ -115,9 +129,11 @@ impl fmt::Display for Class {
             Self::Dropped => "connection dropped during handshake",
             Self::NotReady => "server not ready",
             Self::Overloaded => "server out of connections",
+            Self::WrongKind => "server of the wrong kind",
             Self::Auth => "authentication rejected",
             Self::NoDatabase => "database does not exist",
             Self::NotPostgres => "not a PostgreSQL server",
+            Self::Tls => "TLS failed",
             Self::Rejected => "connection rejected",
         })
     }
@@ -139,6 +155,8 @@ pub fn classify(failure: &Failure) -> Class {
         Failure::Server { sqlstate, .. } => classify_sqlstate(sqlstate),
         Failure::Protocol { .. } => Class::NotPostgres,
         Failure::ClientAuth { .. } => Class::Auth,
+        Failure::Tls { .. } | Failure::TlsRefused => Class::Tls,
+        Failure::WrongKind { .. } => Class::WrongKind,
     }
 }
 
@@ -301,6 +319,20 @@ mod tests {
                 Class::Auth,
             ),
             (server("3D000"), Class::NoDatabase),
+            (
+                Failure::Tls {
+                    detail: String::new(),
+                },
+                Class::Tls,
+            ),
+            (Failure::TlsRefused, Class::Tls),
+            (
+                Failure::WrongKind {
+                    want: "read-write",
+                    got: "read-only",
+                },
+                Class::WrongKind,
+            ),
             (server("42501"), Class::Rejected),
             (server("XX000"), Class::Rejected),
             (server("ZZ999"), Class::Rejected),

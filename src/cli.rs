@@ -16,15 +16,21 @@ Connection (libpq-compatible, highest precedence first):
   then DATABASE_URL (only when no -d/-h/-p/-U flag and none of PGHOST PGHOSTADDR
   PGPORT PGDATABASE PGUSER is set), then libpq's defaults.
 
+  Also read: PGPASSFILE PGSERVICE PGSERVICEFILE PGSYSCONFDIR PGSSLROOTCERT PGSSLCERT
+  PGSSLKEY PGSSLCRL PGSSLSNI PGSSLNEGOTIATION PGSSLCERTMODE PGSSLMINPROTOCOLVERSION
+  PGSSLMAXPROTOCOLVERSION PGCHANNELBINDING PGTARGETSESSIONATTRS, ~/.pgpass and
+  ~/.postgresql/{root.crt,postgresql.crt,postgresql.key} as libpq does.
+
 pgwait settings may also come from PGWAIT_TIMEOUT, PGWAIT_CONNECT_TIMEOUT,
-PGWAIT_RETRY_ON, PGWAIT_STATUS_INTERVAL, PGWAIT_ONCE, PGWAIT_QUIET, PGWAIT_VERBOSE
-(a flag wins over its variable).
+PGWAIT_RETRY_ON, PGWAIT_STATUS_INTERVAL, PGWAIT_ONCE, PGWAIT_QUIET, PGWAIT_VERBOSE,
+PGWAIT_PASSWORD_FILE (a flag wins over its variable).
 
 Exit codes:
   0    ready (no COMMAND given)
   1    not ready before the deadline (--timeout), or --once found it not ready
   2    usage or configuration error
-  3    permanent rejection (authentication, missing database, not PostgreSQL, ...)
+  3    permanent rejection (authentication, missing database, not PostgreSQL, TLS
+       failure or unusable certificate/key files, ...)
   126  COMMAND found but not executable
   127  COMMAND not found
   128+N  interrupted by signal N while waiting (SIGTERM: 143)
@@ -62,6 +68,11 @@ pub struct Opts {
     /// Database user name
     #[arg(short = 'U', long = "username", value_name = "USER")]
     pub username: Option<String>,
+
+    /// Read the password from this file (a mounted secret); one trailing newline is removed
+    /// [env: PGWAIT_PASSWORD_FILE]
+    #[arg(long = "password-file", value_name = "PATH")]
+    pub password_file: Option<String>,
 
     /// Give up after this long, e.g. 30s, 2m; 0 waits forever [default: 60s] [env: PGWAIT_TIMEOUT]
     #[arg(

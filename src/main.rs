@@ -8,16 +8,18 @@ mod config;
 mod conninfo;
 mod exec;
 mod exit;
+mod passfile;
 mod policy;
 mod probe;
 mod report;
 mod signals;
+mod tls;
 mod wait;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use config::{Config, ProcessEnv, System};
+use config::{Config, ProcessEnv};
 use exit::Exit;
 use probe::PgProbe;
 use report::Reporter;
@@ -34,11 +36,19 @@ fn run() -> Exit {
         Ok(config) => config,
         Err(exit) => return exit,
     };
+    let (tls, passfile) = match credentials(&config) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
+    };
     let signals = match Signals::install() {
         Ok(signals) => signals,
         Err(e) => return fail(Exit::Usage, &format!("cannot install signal handlers: {e}")),
     };
-    let outcome = match wait_for_server(&config, &signals) {
+    let outcome = match wait_for_server(
+        &config,
+        PgProbe::new(config.conn.clone(), tls, passfile),
+        &signals,
+    ) {
         Ok(outcome) => outcome,
         Err(e) => return fail(Exit::Usage, &format!("cannot start the async runtime: {e}")),
     };
@@ -63,10 +73,31 @@ fn configure() -> Result<Config, Exit> {
         Err(e) => return Err(fail(Exit::Usage, &usage_error(&e))),
     };
     let env = ProcessEnv;
-    config::build(opts, &env, &System::detect(&env)).map_err(|e| fail(Exit::Usage, &e))
+    config::build(opts, &env, &config::detect_defaults(&env)).map_err(|e| fail(Exit::Usage, &e))
 }
 
-fn wait_for_server(config: &Config, signals: &Signals) -> std::io::Result<Outcome> {
+/// Reads the TLS files and the password file once. A TLS setup that cannot work is a permanent
+/// failure (exit 3); password-file problems are warnings, as in libpq.
+fn credentials(config: &Config) -> Result<(Option<tls::Tls>, passfile::PassFile), Exit> {
+    let tls = tls::setup(&config.conn.tls).map_err(|e| fail(Exit::Rejected, &e))?;
+    let passfile = match (&config.conn.password, &config.conn.passfile) {
+        (None, Some(setting)) => {
+            let (file, warnings) = passfile::load(setting);
+            for warning in warnings {
+                let _ = writeln!(std::io::stderr(), "pgwait: warning: {warning}");
+            }
+            file
+        }
+        _ => passfile::PassFile::default(),
+    };
+    Ok((tls, passfile))
+}
+
+fn wait_for_server(
+    config: &Config,
+    mut probe: PgProbe,
+    signals: &Signals,
+) -> std::io::Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -80,7 +111,6 @@ fn wait_for_server(config: &Config, signals: &Signals) -> std::io::Result<Outcom
     };
     let mut reporter = Reporter::new(std::io::stderr(), config.verbosity, target(config));
     reporter.start(&config.conn.user, config.timeout);
-    let mut probe = PgProbe::new(config.conn.clone());
     let outcome = runtime.block_on(async {
         let interrupt = async {
             match signals.recv().await {
@@ -124,7 +154,11 @@ fn target(config: &Config) -> String {
         .iter()
         .map(ToString::to_string)
         .collect();
-    format!("{}/{}", endpoints.join(","), config.conn.dbname)
+    let target = format!("{}/{}", endpoints.join(","), config.conn.dbname);
+    match config.conn.target {
+        conninfo::SessionAttrs::Any => target,
+        attrs => format!("{target} ({})", attrs.name()),
+    }
 }
 
 fn fail(exit: Exit, message: &dyn std::fmt::Display) -> Exit {

@@ -180,6 +180,8 @@ pub fn hint(class: Class) -> &'static str {
         Class::Dropped => "the server closed the connection during startup: check the server log",
         Class::NotReady => "the server is still starting, recovering or shutting down: a longer --timeout may help",
         Class::Overloaded => "the server has no free connection slots (max_connections) or resources",
+        Class::WrongKind => "the server works but is not of the kind target_session_attrs asks for: waiting for a promotion or failover",
+        Class::Tls => "check sslmode, sslrootcert and the server's certificate (for verify-full its names must include the host), or whether the server has ssl = on",
         Class::Auth => "check the user name and password (-U/PGUSER, PGPASSWORD) and pg_hba.conf; --retry-on auth waits for the role to be created",
         Class::NoDatabase => "create the database or fix -d/PGDATABASE; --retry-on nodb waits for it to be created",
         Class::NotPostgres => "the peer does not speak PostgreSQL's protocol: check the host and port",

@@ -52,7 +52,23 @@ fn bad_command_lines_exit_2_naming_the_flag() {
         (&["-d", "postgresql://h/db%zz"], "percent-encoding"),
         (&["-d", "host=db foo=bar"], "\"foo\""),
         (&["-d", "host=db port"], "-d/--dbname"),
-        (&["-d", "host=db sslmode=require"], "sslmode=require"),
+        (&["-d", "host=db sslpassword=x"], "sslpassword"),
+        (
+            &["-d", "host=db sslrootcert=system sslmode=require"],
+            "sslrootcert=system requires sslmode=verify-full",
+        ),
+        (
+            &["-d", "host=db target_session_attrs=master"],
+            "target_session_attrs",
+        ),
+        (
+            &["-d", "host=db service=no-such-service"],
+            "no-such-service",
+        ),
+        (
+            &["--password-file", "/nonexistent/secret"],
+            "--password-file",
+        ),
         (&["-d", "host=db sslmode=sometimes"], "sslmode"),
         (&["-p", "70000"], "-p/--port"),
         (&["-p", "abc"], "-p/--port"),
@@ -90,7 +106,10 @@ fn bad_environment_values_exit_2_naming_the_variable() {
         ("PGPORT", "port"),
         ("PGHOSTADDR", "not-an-ip"),
         ("PGCONNECT_TIMEOUT", "ten"),
-        ("PGSSLMODE", "verify-full"),
+        ("PGSSLMODE", "verified"),
+        ("PGTARGETSESSIONATTRS", "primaryy"),
+        ("PGCHANNELBINDING", "always"),
+        ("PGWAIT_PASSWORD_FILE", "/nonexistent/secret"),
         ("DATABASE_URL", "postgres://u@h:99999/db"),
     ];
     for (var, value) in cases {

@@ -3,9 +3,10 @@ use std::collections::HashMap;
 use super::*;
 use crate::conninfo::Endpoint;
 
-fn system() -> System {
-    System {
+fn system() -> Defaults {
+    Defaults {
         user: "osuser".into(),
+        home: Some("/nonexistent-home".into()),
         socket_dir_exists: false,
     }
 }
@@ -255,10 +256,77 @@ fn non_utf8_variables_are_named() {
 }
 
 #[test]
-fn os_user_is_read_from_passwd_by_uid() {
-    let passwd =
-        "root:x:0:0:root:/root:/bin/bash\n# comment\nbroken\napp:x:1000:1000::/home/app:/bin/sh\n";
-    assert_eq!(user_for_uid(passwd, 0).as_deref(), Some("root"));
-    assert_eq!(user_for_uid(passwd, 1000).as_deref(), Some("app"));
-    assert_eq!(user_for_uid(passwd, 65532), None);
+fn os_user_and_home_are_read_from_passwd_by_uid() {
+    let passwd = "root:x:0:0:root:/root:/bin/bash\n# comment\nbroken\napp:x:1000:1000::/home/app:/bin/sh\nnohome:x:7:7:::\n";
+    let root = passwd_entry(passwd, 0).unwrap();
+    assert_eq!(
+        (root.name.as_str(), root.home),
+        ("root", Some(PathBuf::from("/root")))
+    );
+    assert_eq!(passwd_entry(passwd, 1000).unwrap().name, "app");
+    assert_eq!(passwd_entry(passwd, 7).unwrap().home, None);
+    assert!(passwd_entry(passwd, 65532).is_none());
+    let env: HashMap<&str, &str> = [("USER", "fromenv")].into_iter().collect();
+    assert_eq!(os_user(&env, None), "fromenv");
+    assert_eq!(os_user(&HashMap::<&str, &str>::new(), None), "postgres");
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pgwait-config-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn password_files_beat_pgpassword_but_not_the_connection_string() {
+    let dir = scratch("pwfile");
+    let file = dir.join("password");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let path = file.to_str().unwrap();
+    let c = build_with(&["--password-file", path], &[("PGPASSWORD", "from-env")]).unwrap();
+    assert_eq!(c.conn.password.unwrap().expose(), "from-file");
+    let c = build_with(
+        &[],
+        &[("PGWAIT_PASSWORD_FILE", path), ("PGPASSWORD", "from-env")],
+    )
+    .unwrap();
+    assert_eq!(c.conn.password.unwrap().expose(), "from-file");
+    let c = build_with(&["--password-file", path, "-d", "password=typed"], &[]).unwrap();
+    assert_eq!(c.conn.password.unwrap().expose(), "typed");
+    let err = build_with(&["--password-file", "/nonexistent/pw"], &[]).unwrap_err();
+    assert!(
+        err.to_string().contains("--password-file") && err.to_string().contains("/nonexistent/pw"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn services_come_from_the_user_file_then_the_system_file() {
+    let dir = scratch("service");
+    let user = dir.join("user.conf");
+    std::fs::write(&user, "[app]\nhost=userhost\nport=6000\n").unwrap();
+    std::fs::write(
+        dir.join("pg_service.conf"),
+        "[sys]\nhost=syshost\n[app]\nhost=shadowed\n",
+    )
+    .unwrap();
+    let env = [
+        ("PGSERVICEFILE", user.to_str().unwrap()),
+        ("PGSYSCONFDIR", dir.to_str().unwrap()),
+    ];
+    let c = build_with(&["-d", "service=app"], &env).unwrap();
+    assert_eq!(endpoint(&c), "userhost:6000");
+    let c = build_with(&["-d", "service=sys port=7000"], &env).unwrap();
+    assert_eq!(endpoint(&c), "syshost:7000");
+    let mut with_service_var = env.to_vec();
+    with_service_var.push(("PGSERVICE", "sys"));
+    assert_eq!(
+        endpoint(&build_with(&[], &with_service_var).unwrap()),
+        "syshost:5432"
+    );
+    let err = build_with(&["-d", "service=nope"], &env).unwrap_err();
+    assert!(err.to_string().contains("service \"nope\""), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
 }

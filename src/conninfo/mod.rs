@@ -1,20 +1,24 @@
-//! libpq-compatible connection settings: which keywords exist, where each value came from, and
-//! how the layers (flags, connection string, `PG*` variables, defaults) resolve into one
-//! [`ConnParams`].
+//! libpq-compatible connection settings: which keywords exist ([`keywords`]), their syntax
+//! ([`parse`]), service files ([`service`]), and how the layers (flags, connection string, service
+//! file, `PG*` variables, defaults) resolve into one [`ConnParams`] ([`settings`]).
 //!
 //! tokio-postgres' own parser rejects libpq keywords it doesn't know and reads no environment, so
-//! pgwait owns this layer. Values are kept with their [`Origin`] so every error names the flag or
-//! variable the user has to fix. Passwords are wrapped in [`Secret`] and never printed.
+//! pgwait owns this layer. Values keep their [`Origin`] so every error names the flag or variable
+//! the user has to fix. Passwords are wrapped in [`Secret`] and never printed.
 
+mod keywords;
 mod parse;
+pub mod service;
+mod settings;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use keywords::ENV_KEYWORDS;
 pub use parse::SyntaxError;
+pub use settings::Settings;
 
 /// libpq's default port.
 pub const DEFAULT_PORT: u16 = 5432;
@@ -30,6 +34,8 @@ pub enum Origin {
     DbnameArg,
     /// An environment variable such as `PGPORT` or `DATABASE_URL`.
     Env(&'static str),
+    /// A service file entry.
+    Service,
 }
 
 impl fmt::Display for Origin {
@@ -38,11 +44,12 @@ impl fmt::Display for Origin {
             Self::Flag(flag) => write!(f, "{flag}"),
             Self::DbnameArg => write!(f, "-d/--dbname"),
             Self::Env(var) => write!(f, "{var}"),
+            Self::Service => write!(f, "the service file"),
         }
     }
 }
 
-/// A configuration error in connection settings.
+/// A configuration error in connection settings (exit code 2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnError {
     Syntax {
@@ -71,6 +78,13 @@ pub enum ConnError {
         what: &'static str,
         expected: usize,
         got: usize,
+    },
+    Conflict {
+        origin: Origin,
+        what: String,
+    },
+    Service {
+        message: String,
     },
 }
 
@@ -115,15 +129,21 @@ impl fmt::Display for ConnError {
                     "{what} lists {got} values but there are {expected} hosts"
                 )
             }
+            Self::Conflict { origin, what } => write!(f, "{what} (in {origin})"),
+            Self::Service { message } => f.write_str(message),
         }
     }
 }
 
-/// A password: compared and used, never displayed.
+/// A password: used for authentication, never displayed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(password: String) -> Self {
+        Self(password)
+    }
+
     /// The password itself, for the authentication exchange only.
     pub fn expose(&self) -> &str {
         &self.0
@@ -149,6 +169,14 @@ pub enum Endpoint {
     Socket { dir: PathBuf, port: u16 },
 }
 
+impl Endpoint {
+    pub fn port(&self) -> u16 {
+        match self {
+            Self::Tcp { port, .. } | Self::Socket { port, .. } => *port,
+        }
+    }
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -159,97 +187,137 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// libpq's `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Allow => "allow",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// Where trusted root certificates come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootCert {
+    /// A PEM file; `explicit` if the user named it (the default `~/.postgresql/root.crt` is
+    /// optional unless the sslmode verifies).
+    File { path: PathBuf, explicit: bool },
+    /// `sslrootcert=system`: the built-in public roots.
+    System,
+}
+
+/// A file setting with a libpq default location that is used only if it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSetting {
+    pub path: PathBuf,
+    pub explicit: bool,
+}
+
+/// TLS protocol versions named by `ssl_min_protocol_version` / `ssl_max_protocol_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    V1_0,
+    V1_1,
+    V1_2,
+    V1_3,
+}
+
+/// Everything TLS, as libpq's keywords say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsParams {
+    pub mode: SslMode,
+    pub rootcert: Option<RootCert>,
+    pub cert: Option<FileSetting>,
+    pub key: Option<FileSetting>,
+    pub crl: Option<PathBuf>,
+    /// Send SNI (`sslsni`, default on).
+    pub sni: bool,
+    /// `sslnegotiation=direct`: TLS at once, without SSLRequest (PostgreSQL 17+).
+    pub direct: bool,
+    pub min_version: TlsVersion,
+    pub max_version: Option<TlsVersion>,
+    /// `sslcertmode` other than `disable`: offer the client certificate if asked.
+    pub client_cert: bool,
+}
+
+/// libpq's `channel_binding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelBinding {
+    Disable,
+    Prefer,
+    Require,
+}
+
+/// libpq's `target_session_attrs`: which kind of server counts as ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionAttrs {
+    Any,
+    ReadWrite,
+    ReadOnly,
+    Primary,
+    Standby,
+    PreferStandby,
+}
+
+impl SessionAttrs {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Any => "any",
+            Self::ReadWrite => "read-write",
+            Self::ReadOnly => "read-only",
+            Self::Primary => "primary",
+            Self::Standby => "standby",
+            Self::PreferStandby => "prefer-standby",
+        }
+    }
+}
+
 /// Everything needed to make one connection attempt, fully resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnParams {
     /// Servers in libpq order; an attempt tries them in turn.
     pub endpoints: Vec<Endpoint>,
     pub user: String,
+    /// An explicit password (conninfo, URI, password file, `PGPASSWORD`).
     pub password: Option<Secret>,
+    /// The password file to consult when there is no explicit password.
+    pub passfile: Option<FileSetting>,
     pub dbname: String,
     pub application_name: String,
     /// Command-line options sent to the server at startup (libpq `options`).
     pub options: Option<String>,
     /// libpq `connect_timeout`, if set to a positive number of seconds.
     pub connect_timeout: Option<Duration>,
+    pub tls: TlsParams,
+    pub channel_binding: ChannelBinding,
+    pub target: SessionAttrs,
 }
 
-/// What pgwait does with a libpq keyword.
-enum Support {
-    Used,
-    /// Accepted and ignored: it cannot change whether the server accepts the application.
-    Ignored,
-    /// A real libpq keyword this version cannot honour; using it must not silently do less.
-    NotYet(&'static str),
+/// The machine facts libpq's defaults depend on.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// The OS user name.
+    pub user: String,
+    /// The home directory (for `~/.pgpass`, `~/.postgresql/`).
+    pub home: Option<PathBuf>,
+    /// Whether [`DEFAULT_SOCKET_DIR`] exists.
+    pub socket_dir_exists: bool,
 }
-
-const NEEDS_TLS: &str = "TLS is not available in this pgwait version";
-
-fn support(keyword: &str) -> Option<Support> {
-    Some(match keyword {
-        "host"
-        | "hostaddr"
-        | "port"
-        | "dbname"
-        | "user"
-        | "password"
-        | "connect_timeout"
-        | "application_name"
-        | "fallback_application_name"
-        | "options"
-        | "sslmode"
-        | "target_session_attrs"
-        | "channel_binding"
-        | "gssencmode" => Support::Used,
-        "keepalives"
-        | "keepalives_idle"
-        | "keepalives_interval"
-        | "keepalives_count"
-        | "tcp_user_timeout"
-        | "client_encoding"
-        | "krbsrvname"
-        | "gsslib"
-        | "gssdelegation" => Support::Ignored,
-        "sslrootcert"
-        | "sslcert"
-        | "sslkey"
-        | "sslpassword"
-        | "sslcrl"
-        | "sslcrldir"
-        | "sslsni"
-        | "sslcompression"
-        | "sslnegotiation"
-        | "ssl_min_protocol_version"
-        | "ssl_max_protocol_version"
-        | "sslcertmode"
-        | "requiressl" => Support::NotYet(NEEDS_TLS),
-        "passfile" => {
-            Support::NotYet("password files are not read by this version; use PGPASSWORD")
-        }
-        "service" => Support::NotYet("service files are not read by this version"),
-        "requirepeer" | "require_auth" | "load_balance_hosts" | "replication" => {
-            Support::NotYet("this version does not implement it")
-        }
-        _ => return None,
-    })
-}
-
-/// `PG*` variables pgwait reads, and the keyword each one sets.
-pub const ENV_KEYWORDS: &[(&str, &str)] = &[
-    ("PGHOST", "host"),
-    ("PGHOSTADDR", "hostaddr"),
-    ("PGPORT", "port"),
-    ("PGUSER", "user"),
-    ("PGPASSWORD", "password"),
-    ("PGDATABASE", "dbname"),
-    ("PGCONNECT_TIMEOUT", "connect_timeout"),
-    ("PGAPPNAME", "application_name"),
-    ("PGOPTIONS", "options"),
-    ("PGSSLMODE", "sslmode"),
-    ("PGTARGETSESSIONATTRS", "target_session_attrs"),
-    ("PGCHANNELBINDING", "channel_binding"),
-    ("PGGSSENCMODE", "gssencmode"),
-];
 
 /// Splits a `-d` value into keyword pairs: a URI, a conninfo string, or a plain database name.
 pub fn parse_connection_string(
@@ -264,327 +332,6 @@ pub fn parse_connection_string(
         Ok(vec![("dbname".to_string(), s.to_string())])
     };
     parsed.map_err(|error| ConnError::Syntax { origin, error })
-}
-
-/// Connection settings gathered layer by layer; a later [`Settings::set`] overrides an earlier one.
-#[derive(Default)]
-pub struct Settings {
-    values: BTreeMap<&'static str, (String, Origin)>,
-}
-
-impl fmt::Debug for Settings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redacted = self.values.iter().map(|(k, (v, origin))| {
-            let shown = if *k == "password" { "***" } else { v.as_str() };
-            (*k, (shown, *origin))
-        });
-        f.debug_map().entries(redacted).finish()
-    }
-}
-
-impl Settings {
-    /// Records `keyword = value` from `origin`, rejecting unknown and unsupported keywords.
-    pub fn set(&mut self, keyword: &str, value: String, origin: Origin) -> Result<(), ConnError> {
-        let keyword = canonical(keyword).ok_or_else(|| ConnError::UnknownKeyword {
-            origin,
-            keyword: keyword.into(),
-        })?;
-        match support(keyword) {
-            Some(Support::Used) => {
-                self.values.insert(keyword, (value, origin));
-            }
-            Some(Support::Ignored) => {}
-            Some(Support::NotYet(why)) => {
-                return Err(ConnError::Unsupported {
-                    origin,
-                    keyword: keyword.into(),
-                    why,
-                })
-            }
-            None => unreachable!("canonical() only returns known keywords"),
-        }
-        Ok(())
-    }
-
-    /// Records every pair of a parsed connection string.
-    pub fn set_all(
-        &mut self,
-        pairs: Vec<(String, String)>,
-        origin: Origin,
-    ) -> Result<(), ConnError> {
-        pairs
-            .into_iter()
-            .try_for_each(|(k, v)| self.set(&k, v, origin))
-    }
-
-    fn get(&self, keyword: &str) -> Option<(&str, Origin)> {
-        self.values.get(keyword).map(|(v, o)| (v.as_str(), *o))
-    }
-
-    /// Applies libpq's defaults and checks every value. `default_user` is the OS user name;
-    /// `socket_dir_exists` says whether the default socket directory is there.
-    pub fn resolve(
-        &self,
-        default_user: &str,
-        socket_dir_exists: bool,
-    ) -> Result<ConnParams, ConnError> {
-        self.check_modes()?;
-        let user = self
-            .get("user")
-            .map_or(default_user, |(u, _)| u)
-            .to_string();
-        let dbname = self
-            .get("dbname")
-            .map_or(user.as_str(), |(d, _)| d)
-            .to_string();
-        let application_name = self
-            .get("application_name")
-            .or_else(|| self.get("fallback_application_name"))
-            .map_or("pgwait", |(a, _)| a)
-            .to_string();
-        Ok(ConnParams {
-            endpoints: self.endpoints(socket_dir_exists)?,
-            user,
-            password: self.get("password").map(|(p, _)| Secret(p.to_string())),
-            dbname,
-            application_name,
-            options: self.get("options").map(|(o, _)| o.to_string()),
-            connect_timeout: self.connect_timeout()?,
-        })
-    }
-
-    /// Modes whose stricter values need features this version lacks must fail, not weaken.
-    fn check_modes(&self) -> Result<(), ConnError> {
-        let checks: [(&'static str, &[&str], &[&str], &'static str); 4] = [
-            (
-                "sslmode",
-                &["disable", "allow", "prefer"],
-                &["require", "verify-ca", "verify-full"],
-                NEEDS_TLS,
-            ),
-            (
-                "target_session_attrs",
-                &["any"],
-                &[
-                    "read-write",
-                    "read-only",
-                    "primary",
-                    "standby",
-                    "prefer-standby",
-                ],
-                "this version only waits for any server",
-            ),
-            (
-                "channel_binding",
-                &["disable", "prefer"],
-                &["require"],
-                NEEDS_TLS,
-            ),
-            (
-                "gssencmode",
-                &["disable", "prefer"],
-                &["require"],
-                "GSSAPI is not available",
-            ),
-        ];
-        for (keyword, ok, known, why) in checks {
-            let Some((value, origin)) = self.get(keyword) else {
-                continue;
-            };
-            if known.contains(&value) {
-                return Err(ConnError::Unsupported {
-                    origin,
-                    keyword: format!("{keyword}={value}"),
-                    why,
-                });
-            }
-            if !ok.contains(&value) {
-                let expected = match keyword {
-                    "sslmode" => "disable, allow, prefer, require, verify-ca or verify-full",
-                    "target_session_attrs" => {
-                        "any, read-write, read-only, primary, standby or prefer-standby"
-                    }
-                    _ => "disable, prefer or require",
-                };
-                return Err(ConnError::InvalidValue {
-                    origin,
-                    keyword,
-                    value: value.into(),
-                    expected,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn connect_timeout(&self) -> Result<Option<Duration>, ConnError> {
-        let Some((value, origin)) = self.get("connect_timeout") else {
-            return Ok(None);
-        };
-        let secs: i64 = value.trim().parse().map_err(|_| ConnError::InvalidValue {
-            origin,
-            keyword: "connect_timeout",
-            value: value.into(),
-            expected: "a whole number of seconds",
-        })?;
-        // libpq: zero or negative means "no limit"; pgwait then uses its own default.
-        Ok((secs > 0).then(|| Duration::from_secs(secs.unsigned_abs())))
-    }
-
-    fn endpoints(&self, socket_dir_exists: bool) -> Result<Vec<Endpoint>, ConnError> {
-        let hosts = match self.get("host") {
-            Some((h, origin)) => split_list(h, origin)?,
-            None => Vec::new(),
-        };
-        let hostaddrs = match self.get("hostaddr") {
-            Some((h, origin)) => parse_hostaddrs(h, origin)?,
-            None => Vec::new(),
-        };
-        let count = hosts.len().max(hostaddrs.len()).max(1);
-        if !hosts.is_empty() && !hostaddrs.is_empty() && hosts.len() != hostaddrs.len() {
-            return Err(ConnError::ListLengths {
-                what: "hostaddr",
-                expected: hosts.len(),
-                got: hostaddrs.len(),
-            });
-        }
-        let ports = self.ports(count)?;
-        let default_host = if socket_dir_exists {
-            DEFAULT_SOCKET_DIR
-        } else {
-            "localhost"
-        };
-        Ok((0..count)
-            .map(|i| {
-                let hostaddr = hostaddrs.get(i).copied();
-                let host = hosts.get(i).cloned().unwrap_or_else(|| match hostaddr {
-                    Some(addr) => addr.to_string(),
-                    None => default_host.to_string(),
-                });
-                endpoint(host, hostaddr, ports[i])
-            })
-            .collect())
-    }
-
-    fn ports(&self, count: usize) -> Result<Vec<u16>, ConnError> {
-        let Some((value, origin)) = self.get("port") else {
-            return Ok(vec![DEFAULT_PORT; count]);
-        };
-        let ports = value
-            .split(',')
-            .map(|p| parse_port(p, origin))
-            .collect::<Result<Vec<_>, _>>()?;
-        match ports.len() {
-            1 => Ok(vec![ports[0]; count]),
-            n if n == count => Ok(ports),
-            got => Err(ConnError::ListLengths {
-                what: "port",
-                expected: count,
-                got,
-            }),
-        }
-    }
-}
-
-fn canonical(keyword: &str) -> Option<&'static str> {
-    const ALL: &[&str] = &[
-        "host",
-        "hostaddr",
-        "port",
-        "dbname",
-        "user",
-        "password",
-        "connect_timeout",
-        "application_name",
-        "fallback_application_name",
-        "options",
-        "sslmode",
-        "target_session_attrs",
-        "channel_binding",
-        "gssencmode",
-        "keepalives",
-        "keepalives_idle",
-        "keepalives_interval",
-        "keepalives_count",
-        "tcp_user_timeout",
-        "client_encoding",
-        "krbsrvname",
-        "gsslib",
-        "gssdelegation",
-        "sslrootcert",
-        "sslcert",
-        "sslkey",
-        "sslpassword",
-        "sslcrl",
-        "sslcrldir",
-        "sslsni",
-        "sslcompression",
-        "sslnegotiation",
-        "ssl_min_protocol_version",
-        "ssl_max_protocol_version",
-        "sslcertmode",
-        "requiressl",
-        "passfile",
-        "service",
-        "requirepeer",
-        "require_auth",
-        "load_balance_hosts",
-        "replication",
-    ];
-    ALL.iter().copied().find(|k| *k == keyword)
-}
-
-fn split_list(value: &str, origin: Origin) -> Result<Vec<String>, ConnError> {
-    let items: Vec<String> = value.split(',').map(|h| h.trim().to_string()).collect();
-    if items.iter().any(String::is_empty) {
-        return Err(ConnError::EmptyHost { origin });
-    }
-    Ok(items)
-}
-
-fn parse_hostaddrs(value: &str, origin: Origin) -> Result<Vec<IpAddr>, ConnError> {
-    split_list(value, origin)?
-        .into_iter()
-        .map(|a| {
-            a.parse().map_err(|_| ConnError::InvalidValue {
-                origin,
-                keyword: "hostaddr",
-                value: a.clone(),
-                expected: "a numeric IPv4 or IPv6 address",
-            })
-        })
-        .collect()
-}
-
-fn parse_port(value: &str, origin: Origin) -> Result<u16, ConnError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Ok(DEFAULT_PORT);
-    }
-    match value.parse::<u16>() {
-        Ok(port) if port > 0 => Ok(port),
-        _ => Err(ConnError::InvalidValue {
-            origin,
-            keyword: "port",
-            value: value.into(),
-            expected: "a number from 1 to 65535",
-        }),
-    }
-}
-
-fn endpoint(host: String, hostaddr: Option<IpAddr>, port: u16) -> Endpoint {
-    if host.starts_with('/') {
-        Endpoint::Socket {
-            dir: PathBuf::from(host),
-            port,
-        }
-    } else {
-        Endpoint::Tcp {
-            host,
-            hostaddr,
-            port,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,16 @@ fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConnError> {
     Ok(s)
 }
 
+fn defaults(socket_dir_exists: bool) -> Defaults {
+    Defaults {
+        user: "osuser".into(),
+        home: Some("/home/os".into()),
+        socket_dir_exists,
+    }
+}
+
 fn resolve(pairs: &[(&str, &str)]) -> Result<ConnParams, ConnError> {
-    settings(pairs)?.resolve("osuser", false)
+    settings(pairs)?.resolve(&defaults(false))
 }
 
 fn tcp(host: &str, port: u16) -> Endpoint {
@@ -27,7 +35,26 @@ fn applies_libpq_defaults() {
     assert_eq!((p.user.as_str(), p.dbname.as_str()), ("osuser", "osuser"));
     assert_eq!(p.application_name, "pgwait");
     assert_eq!(p.password, None);
-    let with_socket = Settings::default().resolve("u", true).unwrap();
+    assert_eq!(p.tls.mode, SslMode::Prefer);
+    assert_eq!(
+        p.tls.rootcert,
+        Some(RootCert::File {
+            path: "/home/os/.postgresql/root.crt".into(),
+            explicit: false
+        })
+    );
+    assert_eq!(
+        p.passfile,
+        Some(FileSetting {
+            path: "/home/os/.pgpass".into(),
+            explicit: false
+        })
+    );
+    assert_eq!(
+        (p.channel_binding, p.target),
+        (ChannelBinding::Prefer, SessionAttrs::Any)
+    );
+    let with_socket = Settings::default().resolve(&defaults(true)).unwrap();
     assert_eq!(
         with_socket.endpoints,
         vec![Endpoint::Socket {
@@ -128,7 +155,7 @@ fn unknown_and_not_yet_supported_keywords_are_errors_naming_their_origin() {
         err.to_string(),
         "unknown connection option \"hots\" in -d/--dbname"
     );
-    for keyword in ["sslrootcert", "passfile", "service", "sslcert"] {
+    for keyword in ["sslpassword", "sslcrldir", "require_auth", "replication"] {
         assert!(
             matches!(
                 settings(&[(keyword, "x")]),
@@ -137,24 +164,26 @@ fn unknown_and_not_yet_supported_keywords_are_errors_naming_their_origin() {
             "{keyword}"
         );
     }
-    assert!(settings(&[("keepalives", "1"), ("client_encoding", "UTF8")]).is_ok());
+    assert!(settings(&[
+        ("keepalives", "1"),
+        ("client_encoding", "UTF8"),
+        ("sslcompression", "0")
+    ])
+    .is_ok());
 }
 
 #[test]
-fn modes_needing_missing_features_fail_instead_of_weakening() {
-    for (keyword, value) in [
-        ("sslmode", "require"),
-        ("sslmode", "verify-full"),
-        ("target_session_attrs", "read-write"),
-        ("channel_binding", "require"),
-    ] {
-        assert!(
-            matches!(
-                resolve(&[(keyword, value)]),
-                Err(ConnError::Unsupported { .. })
-            ),
-            "{keyword}={value}"
-        );
+fn every_sslmode_and_session_attribute_parses() {
+    let modes = [
+        ("disable", SslMode::Disable),
+        ("allow", SslMode::Allow),
+        ("prefer", SslMode::Prefer),
+        ("require", SslMode::Require),
+        ("verify-ca", SslMode::VerifyCa),
+        ("verify-full", SslMode::VerifyFull),
+    ];
+    for (name, mode) in modes {
+        assert_eq!(resolve(&[("sslmode", name)]).unwrap().tls.mode, mode);
     }
     assert!(matches!(
         resolve(&[("sslmode", "verify")]),
@@ -163,13 +192,114 @@ fn modes_needing_missing_features_fail_instead_of_weakening() {
             ..
         })
     ));
-    for (keyword, value) in [
-        ("sslmode", "disable"),
-        ("sslmode", "prefer"),
-        ("target_session_attrs", "any"),
+    for name in [
+        "any",
+        "read-write",
+        "read-only",
+        "primary",
+        "standby",
+        "prefer-standby",
     ] {
-        assert!(resolve(&[(keyword, value)]).is_ok(), "{keyword}={value}");
+        assert_eq!(
+            resolve(&[("target_session_attrs", name)])
+                .unwrap()
+                .target
+                .name(),
+            name
+        );
     }
+    let err = resolve(&[("target_session_attrs", "read_write")]).unwrap_err();
+    assert!(err.to_string().contains("read-write, read-only"), "{err}");
+}
+
+#[test]
+fn tls_keywords_follow_libpq() {
+    let p = resolve(&[("sslrootcert", "system")]).unwrap();
+    assert_eq!(
+        (p.tls.mode, p.tls.rootcert),
+        (SslMode::VerifyFull, Some(RootCert::System))
+    );
+    assert!(matches!(
+        resolve(&[("sslrootcert", "system"), ("sslmode", "require")]),
+        Err(ConnError::Conflict { .. })
+    ));
+    assert_eq!(
+        resolve(&[("requiressl", "1")]).unwrap().tls.mode,
+        SslMode::Require
+    );
+    let p = resolve(&[
+        ("sslcert", "~/c.pem"),
+        ("sslkey", "/k.pem"),
+        ("sslsni", "0"),
+        ("sslcrl", "/crl.pem"),
+    ])
+    .unwrap();
+    assert_eq!(
+        p.tls.cert,
+        Some(FileSetting {
+            path: "/home/os/c.pem".into(),
+            explicit: true
+        })
+    );
+    assert_eq!(
+        p.tls.key,
+        Some(FileSetting {
+            path: "/k.pem".into(),
+            explicit: true
+        })
+    );
+    assert_eq!((p.tls.sni, p.tls.crl), (false, Some("/crl.pem".into())));
+    assert!(matches!(
+        resolve(&[("sslnegotiation", "direct")]),
+        Err(ConnError::Conflict { .. })
+    ));
+    assert!(
+        resolve(&[("sslnegotiation", "direct"), ("sslmode", "require")])
+            .unwrap()
+            .tls
+            .direct
+    );
+    let v = resolve(&[("ssl_min_protocol_version", "TLSv1.3")]).unwrap();
+    assert_eq!(v.tls.min_version, TlsVersion::V1_3);
+    assert!(resolve(&[
+        ("ssl_min_protocol_version", "TLSv1.3"),
+        ("ssl_max_protocol_version", "TLSv1.2")
+    ])
+    .is_err());
+    assert!(resolve(&[("ssl_max_protocol_version", "TLSv1.1")]).is_err());
+    assert!(
+        !resolve(&[("sslcertmode", "disable")])
+            .unwrap()
+            .tls
+            .client_cert
+    );
+    assert!(resolve(&[("sslcertmode", "require")]).is_err());
+    assert_eq!(
+        resolve(&[("channel_binding", "require")])
+            .unwrap()
+            .channel_binding,
+        ChannelBinding::Require
+    );
+    assert!(resolve(&[("gssencmode", "require")]).is_err());
+}
+
+#[test]
+fn service_entries_beat_variables_but_not_typed_settings() {
+    let mut s = Settings::default();
+    s.set("host", "envhost".into(), Origin::Env("PGHOST"))
+        .unwrap();
+    s.set("port", "1111".into(), Origin::DbnameArg).unwrap();
+    let pairs = vec![
+        ("host".to_string(), "svchost".to_string()),
+        ("port".to_string(), "2222".to_string()),
+    ];
+    s.apply_service(pairs).unwrap();
+    assert_eq!(
+        s.resolve(&defaults(false)).unwrap().endpoints,
+        vec![tcp("svchost", 1111)]
+    );
+    let nested = Settings::default().apply_service(vec![("service".into(), "x".into())]);
+    assert!(matches!(nested, Err(ConnError::Service { .. })));
 }
 
 #[test]
@@ -201,13 +331,13 @@ fn later_layers_override_earlier_ones() {
     s.set("port", "1".into(), Origin::Env("PGPORT")).unwrap();
     s.set("port", "2".into(), Origin::DbnameArg).unwrap();
     assert_eq!(
-        s.resolve("u", false).unwrap().endpoints,
+        s.resolve(&defaults(false)).unwrap().endpoints,
         vec![tcp("localhost", 2)]
     );
     let err = {
         let mut s = Settings::default();
         s.set("port", "x".into(), Origin::Env("PGPORT")).unwrap();
-        s.resolve("u", false).unwrap_err()
+        s.resolve(&defaults(false)).unwrap_err()
     };
     assert_eq!(
         err.to_string(),

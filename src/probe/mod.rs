@@ -3,6 +3,7 @@
 //! The [`Probe`] trait is the seam that lets the wait loop be tested with a scripted probe;
 //! [`PgProbe`] is the real one. PostgreSQL client types stay inside [`pg`].
 
+mod attempt;
 mod guard;
 mod pg;
 mod tcp;
@@ -13,8 +14,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use attempt::PgProbe;
+
 use crate::classify::{classify, Class, Failure};
-use crate::conninfo::{ConnParams, Endpoint};
 
 /// Time limits for one attempt.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +79,12 @@ impl AttemptError {
 impl fmt::Display for AttemptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let primary = self.primary();
-        write!(f, "{}: {}", primary.target, describe(&primary.failure, primary.class))?;
+        write!(
+            f,
+            "{}: {}",
+            primary.target,
+            describe(&primary.failure, primary.class)
+        )?;
         // e.g. localhost resolving to ::1 and 127.0.0.1: say what became of the other address.
         let others: Vec<String> = self
             .failures
@@ -104,6 +111,9 @@ pub fn describe(failure: &Failure, class: Class) -> String {
             kind: std::io::ErrorKind::ConnectionRefused,
             ..
         } => class.to_string(),
+        Failure::Io { phase, detail, .. } if class == Class::Dropped => {
+            format!("server closed or reset the connection during {phase} ({detail})")
+        }
         Failure::Io { phase, detail, .. } => format!("{class} during {phase} ({detail})"),
         Failure::TimedOut { phase } => format!("timed out during {phase}"),
         Failure::Closed { phase } => format!("server closed the connection during {phase}"),
@@ -112,101 +122,17 @@ pub fn describe(failure: &Failure, class: Class) -> String {
         } => format!("{sqlstate} {message}"),
         Failure::Protocol { phase } => format!("{class} (unexpected reply during {phase})"),
         Failure::ClientAuth { detail } => format!("{class}: {detail}"),
+        Failure::Tls { detail } => format!("{class}: {detail}"),
+        Failure::TlsRefused => {
+            format!("{class}: the server does not support TLS, which the sslmode requires")
+        }
+        Failure::WrongKind { want, got } => format!("is a {got} server (waiting for {want})"),
     }
 }
 
 /// Makes one readiness attempt within `limits`.
 pub trait Probe {
     fn attempt(&mut self, limits: Limits) -> impl Future<Output = Result<Ready, AttemptError>>;
-}
-
-/// The real probe: resolve, connect, authenticate, `SELECT 1`, Terminate.
-#[derive(Debug)]
-pub struct PgProbe {
-    params: ConnParams,
-}
-
-impl PgProbe {
-    pub fn new(params: ConnParams) -> Self {
-        Self { params }
-    }
-
-    async fn try_endpoint(
-        &self,
-        endpoint: &Endpoint,
-        limits: Limits,
-        failures: &mut Vec<AddrFailure>,
-    ) -> Option<Ready> {
-        match endpoint {
-            Endpoint::Socket { dir, port } => {
-                let path = dir.join(format!(".s.PGSQL.{port}"));
-                let target = endpoint.to_string();
-                let result = match tcp::connect_unix(&path, limits).await {
-                    Ok(stream) => pg::check(stream, &self.params, limits.deadline).await,
-                    Err(failure) => Err(failure),
-                };
-                self.settle(target, result, failures)
-            }
-            Endpoint::Tcp {
-                host,
-                hostaddr,
-                port,
-            } => {
-                let addrs = match tcp::resolve(host, *hostaddr, *port, limits.deadline).await {
-                    Ok(addrs) => addrs,
-                    Err(failure) => {
-                        failures.push(AddrFailure::new(endpoint.to_string(), failure));
-                        return None;
-                    }
-                };
-                for addr in addrs {
-                    let target = tcp::label(endpoint, addr);
-                    let result = match tcp::connect_tcp(addr, limits).await {
-                        Ok(stream) => pg::check(stream, &self.params, limits.deadline).await,
-                        Err(failure) => Err(failure),
-                    };
-                    if let Some(ready) = self.settle(target, result, failures) {
-                        return Some(ready);
-                    }
-                    if failures.last().is_some_and(|f| f.class.is_permanent()) {
-                        return None;
-                    }
-                }
-                None
-            }
-        }
-    }
-
-    fn settle(
-        &self,
-        target: String,
-        result: Result<(), Failure>,
-        failures: &mut Vec<AddrFailure>,
-    ) -> Option<Ready> {
-        match result {
-            Ok(()) => Some(Ready { target }),
-            Err(failure) => {
-                failures.push(AddrFailure::new(target, failure));
-                None
-            }
-        }
-    }
-}
-
-impl Probe for PgProbe {
-    async fn attempt(&mut self, limits: Limits) -> Result<Ready, AttemptError> {
-        let mut failures = Vec::new();
-        for endpoint in &self.params.endpoints {
-            if let Some(ready) = self.try_endpoint(endpoint, limits, &mut failures).await {
-                return Ok(ready);
-            }
-            // libpq: once a server has rejected us outright, the remaining hosts are not tried.
-            if failures.last().is_some_and(|f| f.class.is_permanent()) {
-                break;
-            }
-        }
-        Err(AttemptError { failures })
-    }
 }
 
 #[cfg(test)]

@@ -1,39 +1,174 @@
-//! The PostgreSQL part of an attempt, over an already connected stream: startup and
-//! authentication, `SELECT 1` over the simple query protocol (so it works through PgBouncer in
-//! transaction mode), then a clean Terminate so the server logs no "unexpected EOF".
+//! The PostgreSQL part of an attempt, over an already connected stream: TLS negotiation,
+//! startup and authentication, the readiness query over the simple query protocol (so it works
+//! through PgBouncer in transaction mode), then a clean Terminate so the server logs no
+//! "unexpected EOF".
 //!
 //! This is the only module that touches tokio-postgres types; errors leave it as [`Failure`].
 
 use std::error::Error as _;
 use std::io;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
-use tokio_postgres::config::SslMode;
+use tokio_postgres::config::{
+    ChannelBinding as PgChannelBinding, SslMode as PgSslMode, SslNegotiation,
+};
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 use super::guard::FirstByteGuard;
 use crate::classify::{Failure, Phase};
-use crate::conninfo::ConnParams;
+use crate::conninfo::{ChannelBinding, ConnParams, Secret, SessionAttrs};
+use crate::tls::Tls;
 
-/// Authenticates and runs `SELECT 1`; everything ends by `deadline`.
-pub async fn check<S>(stream: S, params: &ConnParams, deadline: Instant) -> Result<(), Failure>
+/// How to carry the session.
+#[derive(Debug, Clone, Copy)]
+pub enum Transport<'a> {
+    Plain,
+    /// TLS; when not `required`, a server without TLS is used in plain text (`prefer`).
+    Tls {
+        tls: &'a Tls,
+        required: bool,
+    },
+}
+
+/// Everything one connection needs.
+pub struct Session<'a> {
+    pub params: &'a ConnParams,
+    pub password: Option<Secret>,
+    pub transport: Transport<'a>,
+    /// The host name, for TLS verification and SNI.
+    pub host: &'a str,
+    pub attrs: SessionAttrs,
+}
+
+/// PostgreSQL's SSLRequest: length 8, code 80877103.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+/// Negotiates TLS as the transport says, then authenticates and checks the session kind.
+pub async fn check<S>(
+    mut stream: S,
+    session: &Session<'_>,
+    deadline: Instant,
+) -> Result<(), Failure>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Transport::Tls { tls, required } = session.transport else {
+        return startup(FirstByteGuard::new(stream), NoTls, false, session, deadline).await;
+    };
+    if !tls.direct {
+        // pgwait asks for TLS itself so it knows exactly what the server answered.
+        match timeout_at(deadline, ssl_request(&mut stream)).await {
+            Err(_) => {
+                return Err(Failure::TimedOut {
+                    phase: Phase::Startup,
+                })
+            }
+            Ok(Err(e)) => {
+                return Err(Failure::Io {
+                    phase: Phase::Startup,
+                    kind: e.kind(),
+                    detail: e.to_string(),
+                })
+            }
+            Ok(Ok(b'S')) => {}
+            Ok(Ok(b'N')) if !required => {
+                return startup(FirstByteGuard::new(stream), NoTls, false, session, deadline).await
+            }
+            Ok(Ok(b'N')) => return Err(Failure::TlsRefused),
+            // The postmaster itself can answer with an error (e.g. it cannot fork): read it.
+            Ok(Ok(b'E')) => return Err(read_error_response(&mut stream, deadline).await),
+            Ok(Ok(_)) => {
+                return Err(Failure::Protocol {
+                    phase: Phase::Startup,
+                })
+            }
+        }
+    }
+    let mut make = tls.connector.clone();
+    let connector =
+        MakeTlsConnect::<S>::make_tls_connect(&mut make, session.host).expect("infallible");
+    startup(stream, connector, true, session, deadline).await
+}
+
+/// Reads an ErrorResponse whose type byte was already consumed, into a `Failure::Server`.
+async fn read_error_response<S: AsyncRead + Unpin>(stream: &mut S, deadline: Instant) -> Failure {
+    let read = async {
+        let len = stream.read_u32().await? as usize;
+        if !(4..=30_000).contains(&len) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "bad ErrorResponse length",
+            ));
+        }
+        let mut body = vec![0u8; len - 4];
+        stream.read_exact(&mut body).await?;
+        Ok(body)
+    };
+    let body = match timeout_at(deadline, read).await {
+        Err(_) => {
+            return Failure::TimedOut {
+                phase: Phase::Startup,
+            }
+        }
+        Ok(Err(_)) => {
+            return Failure::Protocol {
+                phase: Phase::Startup,
+            }
+        }
+        Ok(Ok(body)) => body,
+    };
+    let field = |code: u8| {
+        body.split(|b| *b == 0)
+            .find(|f| f.first() == Some(&code))
+            .map(|f| String::from_utf8_lossy(&f[1..]).into_owned())
+    };
+    match field(b'C') {
+        Some(sqlstate) => Failure::Server {
+            phase: Phase::Startup,
+            sqlstate,
+            message: field(b'M').unwrap_or_default(),
+        },
+        None => Failure::Protocol {
+            phase: Phase::Startup,
+        },
+    }
+}
+
+async fn ssl_request<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> io::Result<u8> {
+    stream.write_all(&SSL_REQUEST).await?;
+    let mut reply = [0u8; 1];
+    stream.read_exact(&mut reply).await?;
+    Ok(reply[0])
+}
+
+/// Startup, authentication and the readiness query; everything ends by `deadline`.
+async fn startup<S, T>(
+    stream: S,
+    tls: T,
+    use_tls: bool,
+    session: &Session<'_>,
+    deadline: Instant,
+) -> Result<(), Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin,
+    T: TlsConnect<S>,
+    T::Stream: Send,
 {
-    let config = client_config(params);
-    let stream = FirstByteGuard::new(stream);
-    let (client, connection) = match timeout_at(deadline, config.connect_raw(stream, NoTls)).await {
+    let config = client_config(session, use_tls);
+    let (client, connection) = match timeout_at(deadline, config.connect_raw(stream, tls)).await {
         Err(_) => {
             return Err(Failure::TimedOut {
                 phase: Phase::Startup,
             })
         }
-        Ok(Err(e)) => return Err(convert(&e, Phase::Startup, params)),
+        Ok(Err(e)) => return Err(convert(&e, Phase::Startup, session)),
         Ok(Ok(pair)) => pair,
     };
+    let sql = readiness_query(session.attrs);
     let query = async move {
-        let result = client.simple_query("SELECT 1").await;
+        let result = client.simple_query(sql).await;
         // Dropping the last client makes the connection send Terminate and finish.
         drop(client);
         result
@@ -42,19 +177,32 @@ where
         Err(_) => Err(Failure::TimedOut {
             phase: Phase::Query,
         }),
-        Ok((Err(e), _)) => Err(convert(&e, Phase::Query, params)),
-        Ok((Ok(messages), _)) => verify(&messages),
+        Ok((Err(e), _)) => Err(convert(&e, Phase::Query, session)),
+        Ok((Ok(messages), _)) => verify(&messages, session.attrs),
     }
 }
 
-fn client_config(params: &ConnParams) -> tokio_postgres::Config {
+fn client_config(session: &Session<'_>, use_tls: bool) -> tokio_postgres::Config {
+    let params = session.params;
     let mut config = tokio_postgres::Config::new();
     config
         .user(&params.user)
         .dbname(&params.dbname)
         .application_name(&params.application_name)
-        .ssl_mode(SslMode::Disable);
-    if let Some(password) = &params.password {
+        .channel_binding(match params.channel_binding {
+            ChannelBinding::Disable => PgChannelBinding::Disable,
+            ChannelBinding::Prefer => PgChannelBinding::Prefer,
+            ChannelBinding::Require => PgChannelBinding::Require,
+        });
+    if use_tls {
+        // SSLRequest was already answered 'S' (or direct TLS was asked for): go straight to TLS.
+        config
+            .ssl_mode(PgSslMode::Require)
+            .ssl_negotiation(SslNegotiation::Direct);
+    } else {
+        config.ssl_mode(PgSslMode::Disable);
+    }
+    if let Some(password) = &session.password {
         config.password(password.expose());
     }
     if let Some(options) = &params.options {
@@ -63,22 +211,52 @@ fn client_config(params: &ConnParams) -> tokio_postgres::Config {
     config
 }
 
-/// The reply must be exactly one row holding `1`; anything else is not PostgreSQL as we know it.
-fn verify(messages: &[SimpleQueryMessage]) -> Result<(), Failure> {
-    let one = messages
-        .iter()
-        .any(|m| matches!(m, SimpleQueryMessage::Row(row) if row.get(0) == Some("1")));
-    if one {
-        Ok(())
-    } else {
-        Err(Failure::Protocol {
-            phase: Phase::Query,
-        })
+fn readiness_query(attrs: SessionAttrs) -> &'static str {
+    match attrs {
+        SessionAttrs::Any => "SELECT 1",
+        _ => "SELECT pg_catalog.pg_is_in_recovery()::text, pg_catalog.current_setting('transaction_read_only')",
     }
 }
 
-/// Converts a client error by its structure: SQLSTATE, closed, io kind — never by message text.
-fn convert(e: &tokio_postgres::Error, phase: Phase, params: &ConnParams) -> Failure {
+/// Checks the reply: `1` for any server, else the server's kind against `target_session_attrs`.
+fn verify(messages: &[SimpleQueryMessage], attrs: SessionAttrs) -> Result<(), Failure> {
+    let row = messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => Some(row),
+        _ => None,
+    });
+    let Some(row) = row else {
+        return Err(Failure::Protocol {
+            phase: Phase::Query,
+        });
+    };
+    let (in_recovery, read_only) = match attrs {
+        SessionAttrs::Any => {
+            return if row.get(0) == Some("1") {
+                Ok(())
+            } else {
+                Err(Failure::Protocol {
+                    phase: Phase::Query,
+                })
+            };
+        }
+        _ => (row.get(0) == Some("true"), row.get(1) == Some("on")),
+    };
+    let (ok, want, got) = match attrs {
+        SessionAttrs::ReadWrite => (!read_only, "read-write", "read-only"),
+        SessionAttrs::ReadOnly => (read_only, "read-only", "read-write"),
+        SessionAttrs::Primary => (!in_recovery, "primary", "standby"),
+        SessionAttrs::Standby | SessionAttrs::PreferStandby => (in_recovery, "standby", "primary"),
+        SessionAttrs::Any => (true, "", ""),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::WrongKind { want, got })
+    }
+}
+
+/// Converts a client error by its structure: SQLSTATE, closed, TLS, io kind — never by text.
+fn convert(e: &tokio_postgres::Error, phase: Phase, session: &Session<'_>) -> Failure {
     if let Some(db) = e.as_db_error() {
         return Failure::Server {
             phase,
@@ -89,26 +267,44 @@ fn convert(e: &tokio_postgres::Error, phase: Phase, params: &ConnParams) -> Fail
     if e.is_closed() {
         return Failure::Closed { phase };
     }
-    match e.source() {
-        // tokio-postgres puts stream errors and undecodable bytes behind an io::Error.
-        Some(source) => match source.downcast_ref::<io::Error>() {
-            Some(io) => Failure::Io {
+    let Some(source) = e.source() else {
+        // Only an unexpected message carries no cause at all.
+        return Failure::Protocol { phase };
+    };
+    match source.downcast_ref::<io::Error>() {
+        // rustls reports through io errors; dig its error out before looking at the io kind.
+        Some(io) => match io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(tls) => Failure::Tls {
+                detail: tls_detail(tls, session),
+            },
+            None => Failure::Io {
                 phase,
                 kind: io.kind(),
                 detail: io.to_string(),
             },
-            None => client_auth(e, params),
         },
-        // Only an unexpected message carries no cause at all.
-        None => Failure::Protocol { phase },
+        None => client_auth(e, session),
+    }
+}
+
+fn tls_detail(error: &rustls::Error, session: &Session<'_>) -> String {
+    match session.transport {
+        Transport::Tls { tls, .. } => format!(
+            "{error} (sslmode={}, host {})",
+            tls.mode.name(),
+            session.host
+        ),
+        Transport::Plain => error.to_string(),
     }
 }
 
 /// Authentication that failed on our side: the likeliest cause is a password we don't have.
-fn client_auth(e: &tokio_postgres::Error, params: &ConnParams) -> Failure {
-    let detail = if params.password.is_none() {
-        "the server asks for a password but none is set (PGPASSWORD, password=, or the URI)"
-            .to_string()
+fn client_auth(e: &tokio_postgres::Error, session: &Session<'_>) -> Failure {
+    let detail = if session.password.is_none() {
+        "the server asks for a password but none is set (PGPASSWORD, password=, a password file, or the URI)".to_string()
     } else {
         e.to_string()
     };

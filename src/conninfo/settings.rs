@@ -1,0 +1,452 @@
+//! Connection settings gathered layer by layer, then resolved with libpq's defaults.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::keywords::{self, Support};
+use super::{
+    ChannelBinding, ConnError, ConnParams, Defaults, Endpoint, FileSetting, Origin, RootCert,
+    Secret, SessionAttrs, SslMode, TlsParams, TlsVersion, DEFAULT_PORT, DEFAULT_SOCKET_DIR,
+};
+
+/// Settings by keyword; a later [`Settings::set`] overrides an earlier one.
+#[derive(Default)]
+pub struct Settings {
+    values: BTreeMap<&'static str, (String, Origin)>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = self.values.iter().map(|(k, (v, origin))| {
+            let shown = if *k == "password" { "***" } else { v.as_str() };
+            (*k, (shown, *origin))
+        });
+        f.debug_map().entries(redacted).finish()
+    }
+}
+
+impl Settings {
+    /// Records `keyword = value` from `origin`, rejecting unknown and unsupported keywords.
+    pub fn set(&mut self, keyword: &str, value: String, origin: Origin) -> Result<(), ConnError> {
+        let (keyword, support) =
+            keywords::lookup(keyword).ok_or_else(|| ConnError::UnknownKeyword {
+                origin,
+                keyword: keyword.into(),
+            })?;
+        match support {
+            Support::Used => {
+                self.values.insert(keyword, (value, origin));
+                Ok(())
+            }
+            Support::Ignored => Ok(()),
+            Support::NotYet(why) => Err(ConnError::Unsupported {
+                origin,
+                keyword: keyword.into(),
+                why,
+            }),
+        }
+    }
+
+    /// Records every pair of a parsed connection string.
+    pub fn set_all(
+        &mut self,
+        pairs: Vec<(String, String)>,
+        origin: Origin,
+    ) -> Result<(), ConnError> {
+        pairs
+            .into_iter()
+            .try_for_each(|(k, v)| self.set(&k, v, origin))
+    }
+
+    /// Applies a service file's entries: they beat `PG*` variables but not what the user typed.
+    pub fn apply_service(&mut self, pairs: Vec<(String, String)>) -> Result<(), ConnError> {
+        for (keyword, value) in pairs {
+            if keyword == "service" {
+                return Err(ConnError::Service {
+                    message: "nested service specifications are not supported".into(),
+                });
+            }
+            let typed = self
+                .values
+                .get(keyword.as_str())
+                .is_some_and(|(_, o)| !matches!(o, Origin::Env(_)));
+            if !typed {
+                self.set(&keyword, value, Origin::Service)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The value of `keyword` and where it came from.
+    pub fn get(&self, keyword: &str) -> Option<(&str, Origin)> {
+        self.values.get(keyword).map(|(v, o)| (v.as_str(), *o))
+    }
+
+    /// Applies libpq's defaults and checks every value.
+    pub fn resolve(&self, defaults: &Defaults) -> Result<ConnParams, ConnError> {
+        let user = self
+            .get("user")
+            .map_or(defaults.user.as_str(), |(u, _)| u)
+            .to_string();
+        let dbname = self
+            .get("dbname")
+            .map_or(user.as_str(), |(d, _)| d)
+            .to_string();
+        let application_name = self
+            .get("application_name")
+            .or_else(|| self.get("fallback_application_name"))
+            .map_or("pgwait", |(a, _)| a)
+            .to_string();
+        self.check_gssencmode()?;
+        Ok(ConnParams {
+            endpoints: self.endpoints(defaults.socket_dir_exists)?,
+            user,
+            password: self
+                .get("password")
+                .map(|(p, _)| Secret::new(p.to_string())),
+            passfile: self.file("passfile", defaults, ".pgpass"),
+            dbname,
+            application_name,
+            options: self.get("options").map(|(o, _)| o.to_string()),
+            connect_timeout: self.connect_timeout()?,
+            tls: self.tls(defaults)?,
+            channel_binding: self
+                .choice(
+                    "channel_binding",
+                    &[
+                        ("disable", ChannelBinding::Disable),
+                        ("prefer", ChannelBinding::Prefer),
+                        ("require", ChannelBinding::Require),
+                    ],
+                    "disable, prefer or require",
+                )?
+                .unwrap_or(ChannelBinding::Prefer),
+            target: self.target()?,
+        })
+    }
+
+    /// Parses an enumerated keyword.
+    fn choice<T: Copy>(
+        &self,
+        keyword: &'static str,
+        table: &[(&str, T)],
+        expected: &'static str,
+    ) -> Result<Option<T>, ConnError> {
+        let Some((value, origin)) = self.get(keyword) else {
+            return Ok(None);
+        };
+        table
+            .iter()
+            .find(|(name, _)| *name == value)
+            .map(|(_, v)| Some(*v))
+            .ok_or_else(|| ConnError::InvalidValue {
+                origin,
+                keyword,
+                value: value.into(),
+                expected,
+            })
+    }
+
+    /// A file keyword, or its libpq default under the home directory.
+    fn file(&self, keyword: &str, defaults: &Defaults, default_name: &str) -> Option<FileSetting> {
+        match self.get(keyword) {
+            Some((path, _)) => Some(FileSetting {
+                path: expand_home(path, defaults),
+                explicit: true,
+            }),
+            None => defaults.home.as_ref().map(|h| FileSetting {
+                path: h.join(default_name),
+                explicit: false,
+            }),
+        }
+    }
+
+    fn target(&self) -> Result<SessionAttrs, ConnError> {
+        use SessionAttrs::*;
+        let table = [
+            ("any", Any),
+            ("read-write", ReadWrite),
+            ("read-only", ReadOnly),
+            ("primary", Primary),
+            ("standby", Standby),
+            ("prefer-standby", PreferStandby),
+        ];
+        let expected = "any, read-write, read-only, primary, standby or prefer-standby";
+        Ok(self
+            .choice("target_session_attrs", &table, expected)?
+            .unwrap_or(Any))
+    }
+
+    fn check_gssencmode(&self) -> Result<(), ConnError> {
+        let table = [("disable", true), ("prefer", true), ("require", false)];
+        match self.choice("gssencmode", &table, "disable, prefer or require")? {
+            Some(false) => Err(ConnError::Unsupported {
+                origin: self.get("gssencmode").map_or(Origin::DbnameArg, |(_, o)| o),
+                keyword: "gssencmode=require".into(),
+                why: "GSSAPI encryption is not available",
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn tls(&self, defaults: &Defaults) -> Result<TlsParams, ConnError> {
+        let rootcert = match self.get("sslrootcert") {
+            Some(("system", _)) => Some(RootCert::System),
+            Some((path, _)) => Some(RootCert::File {
+                path: expand_home(path, defaults),
+                explicit: true,
+            }),
+            None => defaults.home.as_ref().map(|h| RootCert::File {
+                path: h.join(".postgresql/root.crt"),
+                explicit: false,
+            }),
+        };
+        let mode = self.sslmode(rootcert.as_ref())?;
+        let direct = self
+            .choice(
+                "sslnegotiation",
+                &[("postgres", false), ("direct", true)],
+                "postgres or direct",
+            )?
+            .unwrap_or(false);
+        if direct
+            && !matches!(
+                mode,
+                SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
+            )
+        {
+            let origin = self
+                .get("sslnegotiation")
+                .map_or(Origin::DbnameArg, |(_, o)| o);
+            let what = format!(
+                "sslnegotiation=direct needs sslmode require, verify-ca or verify-full, not {}",
+                mode.name()
+            );
+            return Err(ConnError::Conflict { origin, what });
+        }
+        let (min_version, max_version) = self.tls_versions()?;
+        let client_cert = self.choice(
+            "sslcertmode",
+            &[("disable", false), ("allow", true), ("require", true)],
+            "disable, allow or require",
+        )?;
+        if let Some(("require", origin)) = self.get("sslcertmode") {
+            return Err(ConnError::Unsupported {
+                origin,
+                keyword: "sslcertmode=require".into(),
+                why: "use sslcertmode=allow",
+            });
+        }
+        Ok(TlsParams {
+            mode,
+            rootcert,
+            cert: self.file("sslcert", defaults, ".postgresql/postgresql.crt"),
+            key: self.file("sslkey", defaults, ".postgresql/postgresql.key"),
+            crl: self.get("sslcrl").map(|(p, _)| expand_home(p, defaults)),
+            sni: self.get("sslsni").is_none_or(|(v, _)| v.trim() != "0"),
+            direct,
+            min_version,
+            max_version,
+            client_cert: client_cert.unwrap_or(true),
+        })
+    }
+
+    fn sslmode(&self, rootcert: Option<&RootCert>) -> Result<SslMode, ConnError> {
+        use SslMode::*;
+        let table = [
+            ("disable", Disable),
+            ("allow", Allow),
+            ("prefer", Prefer),
+            ("require", Require),
+            ("verify-ca", VerifyCa),
+            ("verify-full", VerifyFull),
+        ];
+        let explicit = self.choice(
+            "sslmode",
+            &table,
+            "disable, allow, prefer, require, verify-ca or verify-full",
+        )?;
+        let system = rootcert == Some(&RootCert::System);
+        // libpq: sslrootcert=system means verify-full, and weaker modes are an error.
+        if let (Some(mode), true) = (explicit, system) {
+            if mode != VerifyFull {
+                let origin = self.get("sslmode").map_or(Origin::DbnameArg, |(_, o)| o);
+                let what = format!(
+                    "sslrootcert=system requires sslmode=verify-full, not {}",
+                    mode.name()
+                );
+                return Err(ConnError::Conflict { origin, what });
+            }
+        }
+        let requiressl = self.get("requiressl").is_some_and(|(v, _)| v.trim() == "1");
+        Ok(explicit.unwrap_or(if system {
+            VerifyFull
+        } else if requiressl {
+            Require
+        } else {
+            Prefer
+        }))
+    }
+
+    fn tls_versions(&self) -> Result<(TlsVersion, Option<TlsVersion>), ConnError> {
+        let table = [
+            ("TLSv1", TlsVersion::V1_0),
+            ("TLSv1.1", TlsVersion::V1_1),
+            ("TLSv1.2", TlsVersion::V1_2),
+            ("TLSv1.3", TlsVersion::V1_3),
+        ];
+        let expected = "TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3";
+        let min = self
+            .choice("ssl_min_protocol_version", &table, expected)?
+            .unwrap_or(TlsVersion::V1_2);
+        let max = self.choice("ssl_max_protocol_version", &table, expected)?;
+        let origin = || {
+            self.get("ssl_max_protocol_version")
+                .map_or(Origin::DbnameArg, |(_, o)| o)
+        };
+        match max {
+            Some(max) if max < min => Err(ConnError::Conflict {
+                origin: origin(),
+                what: "ssl_max_protocol_version is below ssl_min_protocol_version".into(),
+            }),
+            Some(max) if max < TlsVersion::V1_2 => Err(ConnError::Unsupported {
+                origin: origin(),
+                keyword: "ssl_max_protocol_version".into(),
+                why: "pgwait speaks TLSv1.2 and TLSv1.3 only",
+            }),
+            _ => Ok((min, max)),
+        }
+    }
+
+    fn connect_timeout(&self) -> Result<Option<Duration>, ConnError> {
+        let Some((value, origin)) = self.get("connect_timeout") else {
+            return Ok(None);
+        };
+        let secs: i64 = value.trim().parse().map_err(|_| ConnError::InvalidValue {
+            origin,
+            keyword: "connect_timeout",
+            value: value.into(),
+            expected: "a whole number of seconds",
+        })?;
+        // libpq: zero or negative means "no limit"; pgwait then uses its own default.
+        Ok((secs > 0).then(|| Duration::from_secs(secs.unsigned_abs())))
+    }
+
+    fn endpoints(&self, socket_dir_exists: bool) -> Result<Vec<Endpoint>, ConnError> {
+        let hosts = match self.get("host") {
+            Some((h, origin)) => split_list(h, origin)?,
+            None => Vec::new(),
+        };
+        let hostaddrs = match self.get("hostaddr") {
+            Some((h, origin)) => parse_hostaddrs(h, origin)?,
+            None => Vec::new(),
+        };
+        let count = hosts.len().max(hostaddrs.len()).max(1);
+        if !hosts.is_empty() && !hostaddrs.is_empty() && hosts.len() != hostaddrs.len() {
+            return Err(ConnError::ListLengths {
+                what: "hostaddr",
+                expected: hosts.len(),
+                got: hostaddrs.len(),
+            });
+        }
+        let ports = self.ports(count)?;
+        let default_host = if socket_dir_exists {
+            DEFAULT_SOCKET_DIR
+        } else {
+            "localhost"
+        };
+        Ok((0..count)
+            .map(|i| {
+                let hostaddr = hostaddrs.get(i).copied();
+                let host = hosts.get(i).cloned().unwrap_or_else(|| match hostaddr {
+                    Some(addr) => addr.to_string(),
+                    None => default_host.to_string(),
+                });
+                endpoint(host, hostaddr, ports[i])
+            })
+            .collect())
+    }
+
+    fn ports(&self, count: usize) -> Result<Vec<u16>, ConnError> {
+        let Some((value, origin)) = self.get("port") else {
+            return Ok(vec![DEFAULT_PORT; count]);
+        };
+        let ports = value
+            .split(',')
+            .map(|p| parse_port(p, origin))
+            .collect::<Result<Vec<_>, _>>()?;
+        match ports.len() {
+            1 => Ok(vec![ports[0]; count]),
+            n if n == count => Ok(ports),
+            got => Err(ConnError::ListLengths {
+                what: "port",
+                expected: count,
+                got,
+            }),
+        }
+    }
+}
+
+/// libpq expands a leading `~/` in file keywords.
+fn expand_home(path: &str, defaults: &Defaults) -> PathBuf {
+    match (path.strip_prefix("~/"), &defaults.home) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+fn split_list(value: &str, origin: Origin) -> Result<Vec<String>, ConnError> {
+    let items: Vec<String> = value.split(',').map(|h| h.trim().to_string()).collect();
+    if items.iter().any(String::is_empty) {
+        return Err(ConnError::EmptyHost { origin });
+    }
+    Ok(items)
+}
+
+fn parse_hostaddrs(value: &str, origin: Origin) -> Result<Vec<IpAddr>, ConnError> {
+    split_list(value, origin)?
+        .into_iter()
+        .map(|a| {
+            a.parse().map_err(|_| ConnError::InvalidValue {
+                origin,
+                keyword: "hostaddr",
+                value: a.clone(),
+                expected: "a numeric IPv4 or IPv6 address",
+            })
+        })
+        .collect()
+}
+
+fn parse_port(value: &str, origin: Origin) -> Result<u16, ConnError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(DEFAULT_PORT);
+    }
+    match value.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(ConnError::InvalidValue {
+            origin,
+            keyword: "port",
+            value: value.into(),
+            expected: "a number from 1 to 65535",
+        }),
+    }
+}
+
+fn endpoint(host: String, hostaddr: Option<IpAddr>, port: u16) -> Endpoint {
+    if host.starts_with('/') {
+        Endpoint::Socket {
+            dir: PathBuf::from(host),
+            port,
+        }
+    } else {
+        Endpoint::Tcp {
+            host,
+            hostaddr,
+            port,
+        }
+    }
+}

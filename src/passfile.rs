@@ -1,0 +1,271 @@
+//! libpq password files (`~/.pgpass`, `PGPASSFILE`, `passfile=`): loading with libpq's safety
+//! rules and matching `hostname:port:database:username:password` lines.
+//!
+//! The file is read once at start-up; passwords stay inside [`Secret`]. Warnings name the file
+//! and line number, never the line itself.
+
+use std::fmt;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use crate::conninfo::{Endpoint, FileSetting, Secret, DEFAULT_SOCKET_DIR};
+
+/// One line: four patterns (`*` matches anything) and the password.
+#[derive(Clone)]
+struct Entry {
+    fields: [String; 4],
+    password: Secret,
+}
+
+/// The usable entries of a password file, in file order (first match wins).
+#[derive(Clone, Default)]
+pub struct PassFile {
+    entries: Vec<Entry>,
+}
+
+impl fmt::Debug for PassFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PassFile({} entries)", self.entries.len())
+    }
+}
+
+impl PartialEq for PassFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .zip(&other.entries)
+                .all(|(a, b)| a.fields == b.fields && a.password == b.password)
+    }
+}
+
+impl Eq for PassFile {}
+
+/// Reads the password file. Like libpq, a missing file is silently ignored, and a file that is
+/// not a plain file or is readable by group or others is ignored with a warning.
+pub fn load(setting: &FileSetting) -> (PassFile, Vec<String>) {
+    let path = setting.path.display();
+    let Ok(meta) = fs::metadata(&setting.path) else {
+        return (PassFile::default(), Vec::new());
+    };
+    if !meta.is_file() {
+        return (
+            PassFile::default(),
+            vec![format!(
+                "password file \"{path}\" is not a plain file; ignoring it"
+            )],
+        );
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        let warning = format!("password file \"{path}\" has group or world access; permissions should be u=rw (0600) or less; ignoring it");
+        return (PassFile::default(), vec![warning]);
+    }
+    match fs::read_to_string(&setting.path) {
+        Ok(text) => {
+            let (file, bad_lines) = parse(&text);
+            let warnings = bad_lines
+                .into_iter()
+                .map(|n| format!("password file \"{path}\" line {n} does not have 5 colon-separated fields; skipping it"))
+                .collect();
+            (file, warnings)
+        }
+        Err(e) => (
+            PassFile::default(),
+            vec![format!("cannot read password file \"{path}\": {e}")],
+        ),
+    }
+}
+
+/// Parses the text; returns the entries and the (1-based) numbers of malformed lines.
+pub fn parse(text: &str) -> (PassFile, Vec<usize>) {
+    let mut entries = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match split_line(line) {
+            Some(entry) => entries.push(entry),
+            None => bad.push(i + 1),
+        }
+    }
+    (PassFile { entries }, bad)
+}
+
+/// Splits on unescaped `:` into four fields and the rest (the password); `\` escapes `:` and `\`.
+fn split_line(line: &str) -> Option<Entry> {
+    let mut fields: Vec<String> = Vec::with_capacity(4);
+    let mut current = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.push(chars.next().unwrap_or('\\')),
+            ':' if fields.len() < 4 => fields.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    let fields: [String; 4] = fields.try_into().ok()?;
+    Some(Entry {
+        fields,
+        password: Secret::new(current),
+    })
+}
+
+impl PassFile {
+    /// The password for this server, database and user, if a line matches.
+    pub fn lookup(&self, endpoint: &Endpoint, dbname: &str, user: &str) -> Option<Secret> {
+        let host = match endpoint {
+            Endpoint::Tcp { host, .. } => host.clone(),
+            // libpq: the default socket directory matches "localhost".
+            Endpoint::Socket { dir, .. } if dir.as_os_str() == DEFAULT_SOCKET_DIR => {
+                "localhost".into()
+            }
+            Endpoint::Socket { dir, .. } => dir.display().to_string(),
+        };
+        let wanted = [
+            host,
+            endpoint.port().to_string(),
+            dbname.to_string(),
+            user.to_string(),
+        ];
+        self.entries
+            .iter()
+            .find(|e| {
+                e.fields
+                    .iter()
+                    .zip(&wanted)
+                    .all(|(pattern, value)| pattern == "*" || pattern == value)
+            })
+            .map(|e| e.password.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn tcp(host: &str, port: u16) -> Endpoint {
+        Endpoint::Tcp {
+            host: host.into(),
+            hostaddr: None,
+            port,
+        }
+    }
+
+    fn pw(file: &PassFile, endpoint: &Endpoint, db: &str, user: &str) -> Option<String> {
+        file.lookup(endpoint, db, user)
+            .map(|s| s.expose().to_string())
+    }
+
+    const FILE: &str = "\
+# comment
+db.example:5432:app:app:first-match
+db.example:5432:app:app:second
+*:6432:*:pooler:pool\\:pass
+/tmp/sock:5433:*:*:socket
+localhost:5432:*:postgres:local
+short:line
+*:*:*:*:fallback:with:colons
+";
+
+    #[test]
+    fn matches_like_libpq() {
+        let (file, bad) = parse(FILE);
+        assert_eq!(bad, vec![7]);
+        assert_eq!(
+            pw(&file, &tcp("db.example", 5432), "app", "app").as_deref(),
+            Some("first-match")
+        );
+        assert_eq!(
+            pw(&file, &tcp("any", 6432), "x", "pooler").as_deref(),
+            Some("pool:pass")
+        );
+        let sock = Endpoint::Socket {
+            dir: PathBuf::from("/tmp/sock"),
+            port: 5433,
+        };
+        assert_eq!(pw(&file, &sock, "x", "y").as_deref(), Some("socket"));
+        let default_sock = Endpoint::Socket {
+            dir: PathBuf::from(DEFAULT_SOCKET_DIR),
+            port: 5432,
+        };
+        assert_eq!(
+            pw(&file, &default_sock, "x", "postgres").as_deref(),
+            Some("local")
+        );
+        assert_eq!(
+            pw(&file, &tcp("other", 1), "d", "u").as_deref(),
+            Some("fallback:with:colons")
+        );
+        assert_eq!(pw(&PassFile::default(), &tcp("h", 1), "d", "u"), None);
+    }
+
+    #[test]
+    fn escapes_apply_to_fields_too() {
+        let (file, bad) = parse("h\\:x:5432:d\\\\b:u:p\n");
+        assert!(bad.is_empty());
+        assert_eq!(
+            pw(&file, &tcp("h:x", 5432), "d\\b", "u").as_deref(),
+            Some("p")
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_passwords() {
+        let (file, _) = parse(FILE);
+        let debug = format!("{file:?}");
+        assert!(
+            !debug.contains("first-match") && debug.contains("6 entries"),
+            "{debug}"
+        );
+    }
+
+    fn temp_file(name: &str, text: &str, mode: u32) -> FileSetting {
+        let dir =
+            std::env::temp_dir().join(format!("pgwait-passfile-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pgpass");
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        FileSetting {
+            path,
+            explicit: true,
+        }
+    }
+
+    #[test]
+    fn ignores_group_readable_files_and_directories_with_a_warning() {
+        let open = temp_file("open", "*:*:*:*:secret-pw\n", 0o644);
+        let (file, warnings) = load(&open);
+        assert_eq!(file, PassFile::default());
+        assert!(
+            warnings[0].contains("group or world access") && !warnings[0].contains("secret-pw"),
+            "{warnings:?}"
+        );
+        let private = temp_file("private", "*:*:*:*:secret-pw\nbad\n", 0o600);
+        let (file, warnings) = load(&private);
+        assert_eq!(
+            pw(&file, &tcp("h", 1), "d", "u").as_deref(),
+            Some("secret-pw")
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let dir = FileSetting {
+            path: private.path.parent().unwrap().to_path_buf(),
+            explicit: true,
+        };
+        assert!(load(&dir).1[0].contains("not a plain file"));
+        let missing = FileSetting {
+            path: "/nonexistent/pgpass".into(),
+            explicit: false,
+        };
+        assert_eq!(load(&missing), (PassFile::default(), Vec::new()));
+        for s in [open, private] {
+            let _ = fs::remove_dir_all(s.path.parent().unwrap());
+        }
+    }
+}
