@@ -100,7 +100,7 @@ impl Class {
     pub fn is_permanent(self) -> bool {
         matches!(
             self,
-            Self::Auth | Self::NoDatabase | Self::NotPostgres | Self::Rejected
+            Self::Auth | Self::NoDatabase | Self::NotPostgres | Self::Tls | Self::Rejected
         )
     }
 
@@ -348,6 +348,7 @@ mod tests {
             Class::Auth,
             Class::NoDatabase,
             Class::NotPostgres,
+            Class::Tls,
             Class::Rejected,
         ];
         let transient = [
@@ -358,6 +359,7 @@ mod tests {
             Class::Dropped,
             Class::NotReady,
             Class::Overloaded,
+            Class::WrongKind,
         ];
         assert!(permanent.iter().all(|c| c.is_permanent()));
         assert!(transient.iter().all(|c| !c.is_permanent()));

@@ -30,7 +30,7 @@ Exit codes:
   1    not ready before the deadline (--timeout), or --once found it not ready
   2    usage or configuration error
   3    permanent rejection (authentication, missing database, not PostgreSQL, TLS
-       failure or unusable certificate/key files, ...)
+       failure or unusable certificate/key files, other SQLSTATE)
   126  COMMAND found but not executable
   127  COMMAND not found
   128+N  interrupted by signal N while waiting (SIGTERM: 143)

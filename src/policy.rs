@@ -42,6 +42,15 @@ pub const SCHEDULES: &[(Class, Schedule)] = &[
             max: ms(250),
         },
     ),
+    // Waiting for a promotion or failover: as gentle as "not ready".
+    (
+        Class::WrongKind,
+        Schedule {
+            first: ms(10),
+            factor: 1.5,
+            max: ms(250),
+        },
+    ),
     (
         Class::Overloaded,
         Schedule {

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
+
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -23,8 +25,10 @@ pub const MD5_USER: &str = "md5_user";
 pub const MD5_PASSWORD: &str = "md5-Pa55word";
 pub const TRUST_USER: &str = "trust_user";
 
-const HBA: &str = "\
+pub const HBA: &str = "\
 local all all trust
+local replication all trust
+host replication all 127.0.0.1/32 trust
 host all trust_user 127.0.0.1/32 trust
 host all md5_user 127.0.0.1/32 md5
 host all all 127.0.0.1/32 scram-sha-256
@@ -80,7 +84,8 @@ impl Pg {
             "CREATE ROLE {SCRAM_USER} LOGIN PASSWORD '{SCRAM_PASSWORD}';\n\
              SET password_encryption = 'md5';\n\
              CREATE ROLE {MD5_USER} LOGIN PASSWORD '{MD5_PASSWORD}';\n\
-             CREATE ROLE {TRUST_USER} LOGIN;\n"
+             CREATE ROLE {TRUST_USER} LOGIN;\n\
+             CREATE ROLE cert_user LOGIN;\n"
         ));
         fs::write(pg.template.join("pg_hba.conf"), HBA).unwrap();
         let conf =
@@ -266,6 +271,46 @@ impl Cluster {
             port: free_port(),
             child: None,
         }
+    }
+
+    /// A stopped standby made with pg_basebackup from a running `primary` (streaming, -R).
+    pub fn standby_of(primary: &Cluster) -> Cluster {
+        let pg = pg();
+        let root = scratch_dir("standby");
+        let data = root.join("data");
+        let socket_dir = root.join("sock");
+        fs::create_dir(&socket_dir).unwrap();
+        chown_tree(&root, pg.run_as);
+        let out = pg
+            .command("pg_basebackup")
+            .arg("-D")
+            .arg(&data)
+            .args(["-R", "-X", "stream", "-c", "fast", "-h"])
+            .arg(&primary.socket_dir)
+            .args(["-p", &primary.port.to_string(), "-U", "postgres"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_basebackup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Cluster {
+            root,
+            data,
+            socket_dir,
+            port: free_port(),
+            child: None,
+        }
+    }
+
+    /// Writes a file into the data directory, owned by the server user, with `mode`.
+    pub fn write_data_file(&self, name: &str, contents: &str, mode: u32) -> PathBuf {
+        let path = self.data.join(name);
+        fs::write(&path, contents).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        chown_tree(&path, pg().run_as);
+        path
     }
 
     /// Starts the server without waiting for it.
