@@ -64,13 +64,16 @@ fn run() -> Exit {
 /// Parses argv and the environment; prints clap's help/version/usage itself.
 fn configure() -> Result<Config, Exit> {
     let opts = match cli::parse(std::env::args_os()) {
-        Ok(opts) => opts,
-        Err(e) if !e.use_stderr() => {
-            // --help and --version: clap's own text, exit 0.
-            let _ = e.print();
+        Ok(cli::Parsed::Run(opts)) => *opts,
+        Ok(cli::Parsed::Help) => {
+            print!("{}", cli::HELP);
             return Err(Exit::Ready);
         }
-        Err(e) => return Err(fail(Exit::Usage, &usage_error(&e))),
+        Ok(cli::Parsed::Version) => {
+            println!("pgwait {}", env!("CARGO_PKG_VERSION"));
+            return Err(Exit::Ready);
+        }
+        Err(e) => return Err(fail(Exit::Usage, &e)),
     };
     let env = ProcessEnv;
     config::build(opts, &env, &config::detect_defaults(&env)).map_err(|e| fail(Exit::Usage, &e))
@@ -134,16 +137,6 @@ fn exec_command(config: &Config, signals: &Signals) -> Exit {
         exec::ExecError::NotExecutable { .. } => Exit::CannotExecute,
     };
     fail(code, &error)
-}
-
-/// clap's error as one line: its first line without the `error:` prefix, plus where to look.
-fn usage_error(e: &clap::Error) -> String {
-    let rendered = e.render().to_string();
-    let first = rendered.lines().next().unwrap_or("invalid arguments");
-    format!(
-        "{} (see pgwait --help)",
-        first.trim_start_matches("error: ")
-    )
 }
 
 /// `host:port,.../dbname`: what the progress lines say pgwait waits for.

@@ -21,7 +21,6 @@ use rustls::pki_types::{
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::conninfo::{FileSetting, RootCert, SslMode, TlsParams, TlsVersion};
 
@@ -82,8 +81,7 @@ pub struct Tls {
     pub mode: SslMode,
     pub direct: bool,
     pub verification: Verification,
-    /// tokio-postgres' rustls adapter (it also supplies channel-binding data for SCRAM-PLUS).
-    pub connector: MakeRustlsConnect,
+    pub config: Arc<ClientConfig>,
 }
 
 impl fmt::Debug for Tls {
@@ -125,12 +123,11 @@ pub fn setup(params: &TlsParams) -> Result<Option<Tls>, TlsError> {
         // PostgreSQL 17 requires this ALPN for direct TLS connections.
         config.alpn_protocols = vec![b"postgresql".to_vec()];
     }
-    let connector = MakeRustlsConnect::new(config);
     Ok(Some(Tls {
         mode: params.mode,
         direct: params.direct,
         verification,
-        connector,
+        config: Arc::new(config),
     }))
 }
 

@@ -12,8 +12,10 @@ fn system() -> Defaults {
 }
 
 fn build_with(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    let opts = crate::cli::parse(std::iter::once("pgwait").chain(args.iter().copied()))
-        .expect("valid argv");
+    let opts = match crate::cli::parse(std::iter::once("pgwait").chain(args.iter().copied())) {
+        Ok(crate::cli::Parsed::Run(opts)) => *opts,
+        other => panic!("not a run: {other:?}"),
+    };
     let env: HashMap<&str, &str> = env.iter().copied().collect();
     build(opts, &env, &system())
 }
@@ -245,8 +247,10 @@ fn non_utf8_variables_are_named() {
             (name == "PGUSER").then(|| OsString::from_vec(vec![0x66, 0xff]))
         }
     }
-    let opts = crate::cli::parse(["pgwait"]).unwrap();
-    let err = build(opts, &Bad, &system()).unwrap_err();
+    let Ok(crate::cli::Parsed::Run(opts)) = crate::cli::parse(["pgwait"]) else {
+        panic!()
+    };
+    let err = build(*opts, &Bad, &system()).unwrap_err();
     assert_eq!(
         err,
         ConfigError::NotUnicode {

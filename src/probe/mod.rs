@@ -7,6 +7,7 @@ mod attempt;
 mod guard;
 mod pg;
 mod tcp;
+mod tls_stream;
 
 use std::fmt;
 use std::future::Future;

@@ -13,10 +13,11 @@ use tokio::time::{timeout_at, Instant};
 use tokio_postgres::config::{
     ChannelBinding as PgChannelBinding, SslMode as PgSslMode, SslNegotiation,
 };
-use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::tls::TlsConnect;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 use super::guard::FirstByteGuard;
+use super::tls_stream::RustlsConnect;
 use crate::classify::{Failure, Phase};
 use crate::conninfo::{ChannelBinding, ConnParams, Secret, SessionAttrs};
 use crate::tls::Tls;
@@ -86,9 +87,10 @@ where
             }
         }
     }
-    let mut make = tls.connector.clone();
-    let connector =
-        MakeTlsConnect::<S>::make_tls_connect(&mut make, session.host).expect("infallible");
+    let connector = RustlsConnect {
+        config: tls.config.clone(),
+        host: session.host.to_string(),
+    };
     startup(stream, connector, true, session, deadline).await
 }
 

@@ -317,5 +317,5 @@ async fn dropped_syns_get_short_escalating_connect_limits() {
         .iter()
         .map(|l| l.connect_timeout.as_millis())
         .collect();
-    assert_eq!(limits, vec![250, 500, 1000, 250]);
+    assert_eq!(limits, vec![200, 300, 450, 200]);
 }

@@ -1,0 +1,455 @@
+#!/usr/bin/env python3
+"""pgwait's benchmark: readiness detection side by side with pg_isready loops.
+
+Starts its own PostgreSQL servers (initdb into a temp dir, loopback ports, run as the
+`postgres` user when root), builds the static release binary, and prints markdown tables:
+
+  started   server started while the gate waits: app start - "ready to accept connections"
+  promoted  57P03 standby (hot_standby=off) promoted after ~10 s: latency, rejections logged
+  syndrop   SYNs dropped for 2 s in a private network namespace, then the port opens
+  warm      server already up: wall time of `GATE -- true` (pgwait: SCRAM + SELECT 1)
+  footprint static binary size; peak RSS while waiting
+  herd      200 pgwaits on one 57P03 server for 5 s: spread of app starts, attempts/second
+
+Usage: python3 bench/run.py [--trials N] [--only started,promoted,...] [--herd N]
+Timing belongs here, not in the test suite: this reports, it does not assert.
+"""
+
+import argparse
+import glob
+import os
+import pwd
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = "x86_64-unknown-linux-gnu"
+PGWAIT = os.path.join(ROOT, "target", TARGET, "release", "pgwait")
+STATIC_FLAGS = '-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"'
+PASSWORD = "bench-pa55word"
+TOOLS = ["pgwait", "pg_isready loop, sleep 1", "pg_isready loop, sleep 0.1"]
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- machine -----------------------------------------------------------------------------
+
+def pg_bindir():
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        sys.exit("PostgreSQL server binaries not found: apt-get install -y postgresql")
+    return os.path.dirname(found[-1])
+
+
+BIN = pg_bindir()
+AS_ROOT = os.getuid() == 0
+PG_USER = pwd.getpwnam("postgres") if AS_ROOT else None
+
+
+def as_server_user():
+    if PG_USER:
+        os.setgid(PG_USER.pw_gid)
+        os.setgroups([])
+        os.setuid(PG_USER.pw_uid)
+
+
+def chown(path):
+    if PG_USER:
+        for dirpath, dirs, files in os.walk(path):
+            for name in [dirpath] + [os.path.join(dirpath, f) for f in dirs + files]:
+                os.lchown(name, PG_USER.pw_uid, PG_USER.pw_gid)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build():
+    log("building the static release binary ...")
+    env = dict(os.environ, RUSTFLAGS=STATIC_FLAGS)
+    subprocess.run(["cargo", "build", "--release", "--target", TARGET], cwd=ROOT, env=env, check=True)
+
+
+# --- clusters ----------------------------------------------------------------------------
+
+class Template:
+    def __init__(self, base):
+        self.dir = os.path.join(base, "template")
+        os.makedirs(base, exist_ok=True)
+        os.chmod(base, 0o777)
+        subprocess.run([f"{BIN}/initdb", "-D", self.dir, "-U", "postgres", "--auth=trust", "-N", "-E", "UTF8",
+                        "--locale=C"], preexec_fn=as_server_user, check=True, stdout=subprocess.DEVNULL)
+        sql = f"CREATE ROLE bench LOGIN PASSWORD '{PASSWORD}';\n"
+        subprocess.run([f"{BIN}/postgres", "--single", "-D", self.dir, "postgres"], input=sql.encode(),
+                       preexec_fn=as_server_user, check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(self.dir, "pg_hba.conf"), "w") as f:
+            f.write("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+        with open(os.path.join(self.dir, "postgresql.conf"), "a") as f:
+            f.write("fsync = off\nmax_connections = 300\nlog_line_prefix = '%n '\nlogging_collector = off\n")
+
+
+class Cluster:
+    def __init__(self, template, base, standby=False):
+        self.root = tempfile.mkdtemp(dir=base)
+        os.chmod(self.root, 0o755)
+        self.data = os.path.join(self.root, "data")
+        shutil.copytree(template.dir, self.data, symlinks=True)
+        if standby:
+            open(os.path.join(self.data, "standby.signal"), "w").close()
+            with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+                f.write("hot_standby = off\n")
+        chown(self.root)
+        self.port = free_port()
+        self.log = os.path.join(self.root, "server.log")
+        self.proc = None
+
+    def start(self):
+        out = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [f"{BIN}/postgres", "-D", self.data, "-p", str(self.port), "-k", self.root,
+             "-c", "listen_addresses=127.0.0.1"],
+            stdout=out, stderr=out, stdin=subprocess.DEVNULL, preexec_fn=as_server_user)
+
+    def wait_listening(self, limit=30):
+        until = time.time() + limit
+        while time.time() < until:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.01)
+        raise RuntimeError("server never listened")
+
+    def wait_ready(self, limit=30):
+        until = time.time() + limit
+        while time.time() < until:
+            if self.ready_times():
+                return
+            time.sleep(0.01)
+        raise RuntimeError("server never became ready")
+
+    def lines(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def ready_times(self):
+        return [float(l.split()[0]) for l in self.lines() if "ready to accept connections" in l]
+
+    def rejections(self):
+        """Timestamps of FATAL lines: one per rejected connection attempt."""
+        return [float(l.split()[0]) for l in self.lines() if " FATAL: " in l]
+
+    def promote(self):
+        subprocess.run([f"{BIN}/pg_ctl", "promote", "-D", self.data], preexec_fn=as_server_user, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# --- gates -------------------------------------------------------------------------------
+
+def gate(tool, port, marker, counter, verbose=True):
+    """A process that waits for the server, then runs the app: `date +%s.%N > marker`."""
+    app = f"date +%s.%N > {marker}"
+    env = dict(PATH=os.environ["PATH"], PGPASSWORD=PASSWORD)
+    if tool == "pgwait":
+        cmd = [PGWAIT, "-v" if verbose else "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "bench", "-d",
+               "postgres", "-t", "120s", "--", "sh", "-c", app]
+        return subprocess.Popen(cmd, env=env, stderr=open(counter, "w"), stdout=subprocess.DEVNULL)
+    pause = "1" if tool.endswith("sleep 1") else "0.1"
+    loop = (f"n=1; until {BIN}/pg_isready -q -h 127.0.0.1 -p {port} -U bench -d postgres; "
+            f"do n=$((n+1)); sleep {pause}; done; {app}; echo $n > {counter}")
+    return subprocess.Popen(["sh", "-c", loop], env=env)
+
+
+def attempts(tool, counter):
+    with open(counter) as f:
+        text = f.read()
+    if tool == "pgwait":
+        return sum(1 for l in text.splitlines() if l.startswith("pgwait: attempt ")) + 1
+    return int(text.strip() or 0)
+
+
+def read_marker(marker):
+    with open(marker) as f:
+        return float(f.read().strip())
+
+
+def finish(proc, limit=120):
+    try:
+        proc.wait(limit)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+# --- statistics and tables ---------------------------------------------------------------
+
+def summary(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def table(title, header, rows):
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(str(c) for c in row) + " |")
+    sys.stdout.flush()
+
+
+def ms(x):
+    return f"{x * 1000:.1f} ms"
+
+
+def latency_rows(results, extra=None):
+    base = statistics.median(results["pgwait"]["latency"])
+    rows = []
+    for tool in TOOLS:
+        r = results[tool]
+        med, lo, hi = summary(r["latency"])
+        ratio = f"{med / base:.1f}x" if base > 0 else "-"
+        row = [tool, ms(med), ms(lo), ms(hi), f"{statistics.median(r['attempts']):.0f}", ratio]
+        if extra:
+            row += extra(r)
+        rows.append(row)
+    return rows
+
+
+# --- scenarios ---------------------------------------------------------------------------
+
+def scenario_started(template, base, trials):
+    results = {t: {"latency": [], "attempts": []} for t in TOOLS}
+    for trial in range(trials):
+        for tool in random.sample(TOOLS, len(TOOLS)):
+            c = Cluster(template, base)
+            marker, counter = os.path.join(c.root, "marker"), os.path.join(c.root, "count")
+            g = gate(tool, c.port, marker, counter)
+            time.sleep(random.uniform(0.2, 1.2))
+            c.start()
+            finish(g)
+            results[tool]["latency"].append(read_marker(marker) - c.ready_times()[-1])
+            results[tool]["attempts"].append(attempts(tool, counter))
+            c.stop()
+        log(f"started: trial {trial + 1}/{trials}")
+    table("Server started while waiting (app start − server ready)",
+          ["gate", "median", "min", "max", "attempts", "vs pgwait"], latency_rows(results))
+
+
+def scenario_promoted(template, base, trials, phase=10.0):
+    results = {t: {"latency": [], "attempts": [], "early": 0, "per_s": []} for t in TOOLS}
+    for trial in range(trials):
+        for tool in random.sample(TOOLS, len(TOOLS)):
+            c = Cluster(template, base, standby=True)
+            c.start()
+            c.wait_listening()
+            marker, counter = os.path.join(c.root, "marker"), os.path.join(c.root, "count")
+            began = time.time()
+            g = gate(tool, c.port, marker, counter)
+            time.sleep(phase + random.uniform(0, 0.5))
+            c.promote()
+            finish(g)
+            ready = c.ready_times()[-1]
+            start = read_marker(marker)
+            r = results[tool]
+            r["latency"].append(start - ready)
+            r["early"] += start < ready
+            rejected = [t for t in c.rejections() if began <= t <= ready]
+            r["attempts"].append(len(rejected) + 1)
+            r["per_s"].append(len(rejected) / max(ready - began, 1e-9))
+            c.stop()
+        log(f"promoted: trial {trial + 1}/{trials}")
+    extra = lambda r: [f"{statistics.median(r['per_s']):.1f}", str(r["early"])]
+    table(f"57P03 standby promoted after ~{phase:.0f} s (app start − ready; attempts = rejections logged)",
+          ["gate", "median", "min", "max", "attempts", "vs pgwait", "rejections/s", "started before ready"],
+          latency_rows(results, extra))
+
+
+def scenario_syndrop(trials):
+    """Re-runs this script inside `unshare -n` so the firewall rule and sysctl stay private."""
+    if shutil.which("nft") is None:
+        log("installing nftables for the SYN-drop scenario ...")
+        subprocess.run(["apt-get", "install", "-y", "-qq", "nftables"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["unshare", "-n", sys.executable, os.path.abspath(__file__), "--inner-syndrop",
+                    "--trials", str(trials)], check=True)
+
+
+def inner_syndrop(template, base, trials, drop=2.0):
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    sysctl = "/proc/sys/net/ipv4/tcp_syn_linear_timeouts"
+    if os.path.exists(sysctl):
+        with open(sysctl, "w") as f:
+            f.write("0")
+    results = {t: {"latency": [], "attempts": []} for t in TOOLS}
+    c = Cluster(template, base)
+    c.start()
+    c.wait_ready()
+    rule = (f"table inet pgwaitbench {{ chain input {{ type filter hook input priority 0; "
+            f"tcp dport {c.port} tcp flags syn drop; }} }}")
+    for trial in range(trials):
+        for tool in random.sample(TOOLS, len(TOOLS)):
+            subprocess.run(["nft", rule], check=True)
+            marker, counter = os.path.join(c.root, "marker"), os.path.join(c.root, "count")
+            for path in (marker, counter):
+                if os.path.exists(path):
+                    os.remove(path)
+            g = gate(tool, c.port, marker, counter)
+            time.sleep(drop)
+            opened = time.time()
+            subprocess.run(["nft", "delete", "table", "inet", "pgwaitbench"], check=True)
+            finish(g)
+            results[tool]["latency"].append(read_marker(marker) - opened)
+            results[tool]["attempts"].append(attempts(tool, counter))
+        log(f"syndrop: trial {trial + 1}/{trials}")
+    c.stop()
+    table(f"SYNs dropped {drop:.0f} s, then the port opens (app start − port open; tcp_syn_linear_timeouts=0)",
+          ["gate", "median", "min", "max", "attempts", "vs pgwait"], latency_rows(results))
+
+
+def scenario_warm(template, base, runs=40):
+    c = Cluster(template, base)
+    c.start()
+    c.wait_ready()
+    env = dict(PATH=os.environ["PATH"], PGPASSWORD=PASSWORD)
+    commands = {
+        "pgwait -- true (SCRAM + SELECT 1)": [PGWAIT, "-q", "-h", "127.0.0.1", "-p", str(c.port), "-U", "bench",
+                                              "-d", "postgres", "--", "true"],
+        "pg_isready (no auth, no query)": [f"{BIN}/pg_isready", "-q", "-h", "127.0.0.1", "-p", str(c.port)],
+    }
+    times = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, cmd in random.sample(list(commands.items()), len(commands)):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+            times[name].append(time.perf_counter() - t0)
+    c.stop()
+    base = statistics.median(times["pg_isready (no auth, no query)"])
+    rows = []
+    for name, t in times.items():
+        med, lo, hi = summary(t)
+        rows.append([name, ms(med), ms(lo), ms(hi), f"{med / base:.2f}x"])
+    table(f"Server already up: whole command wall time ({runs} runs each)",
+          ["command", "median", "min", "max", "vs pg_isready"], rows)
+
+
+def peak_rss_kib(cmd, settle=2.0):
+    p = subprocess.Popen(cmd, stderr=subprocess.DEVNULL, env=dict(PATH=os.environ["PATH"], PGPASSWORD=PASSWORD))
+    time.sleep(settle)
+    with open(f"/proc/{p.pid}/status") as f:
+        fields = dict(l.split(":", 1) for l in f if ":" in l)
+    p.terminate()
+    p.wait()
+    return int(fields["VmHWM"].split()[0])
+
+
+def scenario_footprint(template, base):
+    size = os.path.getsize(PGWAIT)
+    static = "statically linked" in subprocess.run(["ldd", PGWAIT], capture_output=True, text=True).stdout + \
+             subprocess.run(["ldd", PGWAIT], capture_output=True, text=True).stderr
+    refused = peak_rss_kib([PGWAIT, "-h", "127.0.0.1", "-p", str(free_port()), "-t", "0"])
+    c = Cluster(template, base, standby=True)
+    c.start()
+    c.wait_listening()
+    rejected = peak_rss_kib([PGWAIT, "-h", "127.0.0.1", "-p", str(c.port), "-U", "bench", "-d", "postgres",
+                             "-t", "0"], settle=3.0)
+    c.stop()
+    table("Footprint", ["figure", "value"], [
+        ["static release binary (with TLS)", f"{size / 1048576:.2f} MiB ({size} bytes){'' if static else ' NOT STATIC'}"],
+        ["peak RSS while waiting (refused)", f"{refused / 1024:.2f} MiB"],
+        ["peak RSS while waiting (57P03, SCRAM user)", f"{rejected / 1024:.2f} MiB"],
+    ])
+
+
+def scenario_herd(template, base, count, phase=5.0):
+    c = Cluster(template, base, standby=True)
+    c.start()
+    c.wait_listening()
+    began = time.time()
+    gates = []
+    for i in range(count):
+        marker = os.path.join(c.root, f"marker{i}")
+        gates.append((gate("pgwait", c.port, marker, os.devnull, verbose=False), marker))
+    time.sleep(phase)
+    c.promote()
+    for g, _ in gates:
+        finish(g)
+    ready = c.ready_times()[-1]
+    starts = sorted(read_marker(m) - ready for _, m in gates)
+    rejected = [t for t in c.rejections() if began <= t <= ready]
+    buckets = {}
+    for t in rejected:
+        buckets[int(t)] = buckets.get(int(t), 0) + 1
+    full = [n for s, n in buckets.items() if began + 1 <= s and s + 1 <= ready]
+    c.stop()
+    med, lo, hi = summary(starts)
+    table(f"Herd: {count} pgwaits, 57P03 for {phase:.0f} s, then promoted", ["figure", "value"], [
+        ["app start − ready: median / max", f"{ms(med)} / {ms(hi)}"],
+        ["started before ready", str(sum(1 for s in starts if s < 0))],
+        ["started within 250 ms", f"{sum(1 for s in starts if 0 <= s <= 0.25)} of {count}"],
+        ["connection attempts/s at the server: mean / busiest full second",
+         f"{len(rejected) / (ready - began):.0f} / {max(full) if full else '-'}"],
+    ])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=5)
+    ap.add_argument("--only", default="started,promoted,syndrop,warm,footprint,herd")
+    ap.add_argument("--herd", type=int, default=200)
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--inner-syndrop", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    base = tempfile.mkdtemp(prefix="pgwait-bench-")
+    os.chmod(base, 0o777)
+    try:
+        template = Template(base)
+        if args.inner_syndrop:
+            inner_syndrop(template, base, args.trials)
+            return
+        if not args.no_build:
+            build()
+        only = set(args.only.split(","))
+        cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+        pgver = subprocess.run([f"{BIN}/postgres", "--version"], capture_output=True, text=True).stdout.strip()
+        print(f"## pgwait benchmark\n\n{cpu} cores, {pgver}, loopback, scram-sha-256, "
+              f"median of {args.trials} trials per gate.")
+        if "started" in only:
+            scenario_started(template, base, args.trials)
+        if "promoted" in only:
+            scenario_promoted(template, base, args.trials)
+        if "syndrop" in only:
+            scenario_syndrop(args.trials)
+        if "warm" in only:
+            scenario_warm(template, base)
+        if "footprint" in only:
+            scenario_footprint(template, base)
+        if "herd" in only:
+            scenario_herd(template, base, args.herd)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
