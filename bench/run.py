@@ -92,7 +92,7 @@ class Template:
                         "--locale=C"], preexec_fn=as_server_user, check=True, stdout=subprocess.DEVNULL)
         sql = f"CREATE ROLE bench LOGIN PASSWORD '{PASSWORD}';\n"
         subprocess.run([f"{BIN}/postgres", "--single", "-D", self.dir, "postgres"], input=sql.encode(),
-                       preexec_fn=as_server_user, check=True, stdout=subprocess.DEVNULL)
+                       preexec_fn=as_server_user, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(os.path.join(self.dir, "pg_hba.conf"), "w") as f:
             f.write("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
         with open(os.path.join(self.dir, "postgresql.conf"), "a") as f:
@@ -306,11 +306,11 @@ def inner_syndrop(template, base, trials, drop=2.0):
     c = Cluster(template, base)
     c.start()
     c.wait_ready()
-    rule = (f"table inet pgwaitbench {{ chain input {{ type filter hook input priority 0; "
-            f"tcp dport {c.port} tcp flags syn drop; }} }}")
+    rule = (f"table inet pgwaitbench {{\n chain input {{\n  type filter hook input priority 0;\n"
+            f"  tcp dport {c.port} tcp flags & (syn|ack) == syn drop\n }}\n}}\n")
     for trial in range(trials):
         for tool in random.sample(TOOLS, len(TOOLS)):
-            subprocess.run(["nft", rule], check=True)
+            subprocess.run(["nft", "-f", "-"], input=rule.encode(), check=True)
             marker, counter = os.path.join(c.root, "marker"), os.path.join(c.root, "count")
             for path in (marker, counter):
                 if os.path.exists(path):

@@ -120,10 +120,9 @@ impl<W: Write> Reporter<W> {
         }
     }
 
-    /// A permanent rejection: the cause and a hint, always printed.
+    /// A permanent rejection: one line with the cause and a hint, always printed.
     pub fn rejected(&mut self, error: &AttemptError) {
-        self.line(format_args!("{error}"));
-        self.line(format_args!("hint: {}", hint(error.class())));
+        self.line(format_args!("{error}; hint: {}", hint(error.class())));
     }
 
     /// The deadline passed (or the single `--once` attempt failed): the last cause and a hint.
@@ -132,10 +131,10 @@ impl<W: Write> Reporter<W> {
         match last {
             Some(error) => {
                 self.line(format_args!(
-                    "not ready after {} ({attempts} attempt{plural}): {error}",
-                    human(elapsed)
+                    "not ready after {} ({attempts} attempt{plural}): {error}; hint: {}",
+                    human(elapsed),
+                    hint(error.class())
                 ));
-                self.line(format_args!("hint: {}", hint(error.class())));
             }
             None => {
                 let target = self.target.clone();

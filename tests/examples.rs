@@ -1,0 +1,82 @@
+//! The shipped examples are valid YAML and say what the README says they do.
+
+use std::path::Path;
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn load(relative: &str) -> Vec<Yaml> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{relative}: {e}"));
+    YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{relative} is not valid YAML: {e}"))
+}
+
+fn strings(list: &Yaml) -> Vec<String> {
+    list.as_vec()
+        .expect("a list")
+        .iter()
+        .map(|y| y.as_str().expect("a string").to_string())
+        .collect()
+}
+
+#[test]
+fn the_kubernetes_deployment_gates_on_pgwait_with_a_secret() {
+    let docs = load("examples/kubernetes/deployment.yaml");
+    let deployment = &docs[0];
+    assert_eq!(deployment["apiVersion"].as_str(), Some("apps/v1"));
+    assert_eq!(deployment["kind"].as_str(), Some("Deployment"));
+    let spec = &deployment["spec"]["template"]["spec"];
+    let init = &spec["initContainers"][0];
+    assert!(init["image"].as_str().unwrap().contains("pgwait"));
+    let env = init["env"].as_vec().unwrap();
+    let password_file = env
+        .iter()
+        .find(|e| e["name"].as_str() == Some("PGWAIT_PASSWORD_FILE"))
+        .expect("password file");
+    let mount = init["volumeMounts"][0]["mountPath"].as_str().unwrap();
+    assert!(password_file["value"].as_str().unwrap().starts_with(mount));
+    let volume = &spec["volumes"][0];
+    assert_eq!(
+        volume["name"].as_str(),
+        init["volumeMounts"][0]["name"].as_str()
+    );
+    let app = &spec["containers"][0];
+    let secret_ref = app["env"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"].as_str() == Some("PGPASSWORD"))
+        .unwrap();
+    let secret_name = secret_ref["valueFrom"]["secretKeyRef"]["name"]
+        .as_str()
+        .unwrap();
+    assert_eq!(volume["secret"]["secretName"].as_str(), Some(secret_name));
+    let probe = strings(&app["readinessProbe"]["exec"]["command"]);
+    assert!(
+        probe[0].ends_with("pgwait") && probe.contains(&"--once".to_string()),
+        "{probe:?}"
+    );
+
+    let secret = &load("examples/kubernetes/secret.yaml")[0];
+    assert_eq!(secret["kind"].as_str(), Some("Secret"));
+    assert_eq!(secret["metadata"]["name"].as_str(), Some(secret_name));
+    assert!(secret["stringData"]["password"].as_str().is_some());
+}
+
+#[test]
+fn the_compose_demo_gates_the_app_on_a_pgwait_healthcheck() {
+    let compose = &load("docker/compose.yaml")[0];
+    let services = &compose["services"];
+    let test = strings(&services["db"]["healthcheck"]["test"]);
+    assert!(
+        test.iter().any(|a| a.ends_with("pgwait")) && test.contains(&"--once".to_string()),
+        "{test:?}"
+    );
+    assert_eq!(
+        services["app"]["depends_on"]["db"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+    assert!(
+        compose["version"].is_badvalue(),
+        "no top-level version: valid for Compose v1.27+ and v2"
+    );
+}
