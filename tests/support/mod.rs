@@ -248,43 +248,46 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// A stopped cluster with extra `postgresql.conf` lines.
-    pub fn new(extra_conf: &str) -> Cluster {
-        let pg = pg();
-        let root = scratch_dir("cluster");
-        let data = root.join("data");
+    /// A stopped cluster in a fresh directory whose data directory is still to be made.
+    fn empty(tag: &str) -> Cluster {
+        let root = scratch_dir(tag);
         let socket_dir = root.join("sock");
         fs::create_dir(&socket_dir).unwrap();
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg(&pg.template)
-            .arg(&data)
-            .status()
-            .unwrap();
-        assert!(status.success(), "copy template");
-        append(&data.join("postgresql.conf"), extra_conf);
-        chown_tree(&root, pg.run_as);
         Cluster {
+            data: root.join("data"),
             root,
-            data,
             socket_dir,
             port: free_port(),
             child: None,
         }
     }
 
+    /// A stopped cluster with extra `postgresql.conf` lines.
+    pub fn new(extra_conf: &str) -> Cluster {
+        let pg = pg();
+        let cluster = Cluster::empty("cluster");
+        let (root, data) = (&cluster.root, &cluster.data);
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&pg.template)
+            .arg(data)
+            .status()
+            .unwrap();
+        assert!(status.success(), "copy template");
+        append(&data.join("postgresql.conf"), extra_conf);
+        chown_tree(root, pg.run_as);
+        cluster
+    }
+
     /// A stopped standby made with pg_basebackup from a running `primary` (streaming, -R).
     pub fn standby_of(primary: &Cluster) -> Cluster {
         let pg = pg();
-        let root = scratch_dir("standby");
-        let data = root.join("data");
-        let socket_dir = root.join("sock");
-        fs::create_dir(&socket_dir).unwrap();
-        chown_tree(&root, pg.run_as);
+        let cluster = Cluster::empty("standby");
+        chown_tree(&cluster.root, pg.run_as);
         let out = pg
             .command("pg_basebackup")
             .arg("-D")
-            .arg(&data)
+            .arg(&cluster.data)
             .args(["-R", "-X", "stream", "-c", "fast", "-h"])
             .arg(&primary.socket_dir)
             .args(["-p", &primary.port.to_string(), "-U", "postgres"])
@@ -295,13 +298,7 @@ impl Cluster {
             "pg_basebackup failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Cluster {
-            root,
-            data,
-            socket_dir,
-            port: free_port(),
-            child: None,
-        }
+        cluster
     }
 
     /// Writes a file into the data directory, owned by the server user, with `mode`.
