@@ -61,7 +61,7 @@ fn run() -> Exit {
     }
 }
 
-/// Parses argv and the environment; prints clap's help/version/usage itself.
+/// Parses argv and the environment; prints `--help` and `--version` itself.
 fn configure() -> Result<Config, Exit> {
     let opts = match cli::parse(std::env::args_os()) {
         Ok(cli::Parsed::Run(opts)) => *opts,
@@ -112,7 +112,11 @@ fn wait_for_server(
         status_interval: config.status_interval,
         seed: None,
     };
-    let mut reporter = Reporter::new(std::io::stderr(), config.verbosity, target(config));
+    let mut reporter = Reporter::new(
+        std::io::stderr(),
+        config.verbosity,
+        report::target(&config.conn),
+    );
     reporter.start(&config.conn.user, config.timeout);
     let outcome = runtime.block_on(async {
         let interrupt = async {
@@ -137,21 +141,6 @@ fn exec_command(config: &Config, signals: &Signals) -> Exit {
         exec::ExecError::NotExecutable { .. } => Exit::CannotExecute,
     };
     fail(code, &error)
-}
-
-/// `host:port,.../dbname`: what the progress lines say pgwait waits for.
-fn target(config: &Config) -> String {
-    let endpoints: Vec<String> = config
-        .conn
-        .endpoints
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let target = format!("{}/{}", endpoints.join(","), config.conn.dbname);
-    match config.conn.target {
-        conninfo::SessionAttrs::Any => target,
-        attrs => format!("{target} ({})", attrs.name()),
-    }
 }
 
 fn fail(exit: Exit, message: &dyn std::fmt::Display) -> Exit {

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::classify::Class;
+use crate::conninfo::{ConnParams, SessionAttrs};
 use crate::policy::Decision;
 use crate::probe::{AttemptError, Ready};
 
@@ -185,6 +186,16 @@ pub fn hint(class: Class) -> &'static str {
         Class::NoDatabase => "create the database or fix -d/PGDATABASE; --retry-on nodb waits for it to be created",
         Class::NotPostgres => "the peer does not speak PostgreSQL's protocol: check the host and port",
         Class::Rejected => "the server rejected the connection: see the SQLSTATE and the server log",
+    }
+}
+
+/// `host:port,.../dbname (kind)`: what pgwait waits for, for lines that name no address.
+pub fn target(conn: &ConnParams) -> String {
+    let endpoints: Vec<String> = conn.endpoints.iter().map(ToString::to_string).collect();
+    let target = format!("{}/{}", endpoints.join(","), conn.dbname);
+    match conn.target {
+        SessionAttrs::Any => target,
+        attrs => format!("{target} ({})", attrs.name()),
     }
 }
 
