@@ -7,7 +7,6 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::Opts;
@@ -15,15 +14,18 @@ use crate::conninfo::{self, ConnError, ConnParams, Defaults, Origin, Settings};
 use crate::policy::RetryOn;
 use crate::report::Verbosity;
 
+mod defaults;
+mod files;
+
+pub use defaults::detect_defaults;
+use files::{apply_password_file, apply_service_file};
+
 /// Per-attempt bound when neither flag, variable nor `connect_timeout` sets one.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Overall deadline by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often "still waiting" is printed by default.
 pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Where libpq looks for the system-wide `pg_service.conf` without `PGSYSCONFDIR` (Debian's path).
-const DEFAULT_SYSCONFDIR: &str = "/etc/postgresql-common";
 
 /// Variables that name a connection; any of them (or a connection flag) disables `DATABASE_URL`.
 const CONNECTION_VARS: [&str; 5] = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER"];
@@ -123,21 +125,6 @@ impl<S: std::hash::BuildHasher> Environment for std::collections::HashMap<&str, 
     }
 }
 
-/// Reads the machine facts libpq's defaults depend on.
-pub fn detect_defaults(env: &dyn Environment) -> Defaults {
-    let passwd = read_passwd();
-    Defaults {
-        user: os_user(env, passwd.as_ref()),
-        home: env_string(env, "HOME")
-            .ok()
-            .flatten()
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| passwd.and_then(|p| p.home)),
-        socket_dir_exists: Path::new(conninfo::DEFAULT_SOCKET_DIR).is_dir(),
-    }
-}
-
 /// Builds the configuration from parsed options, the environment and system facts.
 pub fn build(
     opts: Opts,
@@ -223,91 +210,6 @@ fn connection_settings(opts: &Opts, env: &dyn Environment) -> Result<Settings, C
         }
     }
     Ok(settings)
-}
-
-/// `service=` / `PGSERVICE`: the user's service file first, then the system one, as libpq does.
-fn apply_service_file(
-    settings: &mut Settings,
-    env: &dyn Environment,
-    defaults: &Defaults,
-) -> Result<(), ConfigError> {
-    let Some((name, origin)) = settings.get("service").map(|(n, o)| (n.to_string(), o)) else {
-        return Ok(());
-    };
-    let user_file = match env_string(env, "PGSERVICEFILE")? {
-        Some(path) => Some((PathBuf::from(path), "PGSERVICEFILE")),
-        None => defaults
-            .home
-            .as_ref()
-            .map(|h| (h.join(".pg_service.conf"), "the home directory")),
-    };
-    let sysconfdir =
-        env_string(env, "PGSYSCONFDIR")?.unwrap_or_else(|| DEFAULT_SYSCONFDIR.to_string());
-    let system_file = (
-        Path::new(&sysconfdir).join("pg_service.conf"),
-        "PGSYSCONFDIR",
-    );
-    for (path, source) in user_file.into_iter().chain([system_file]) {
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(unreadable(source, &path, e)),
-        };
-        let found =
-            conninfo::service::find(&text, &name).map_err(|message| ConnError::Service {
-                message: format!("service file \"{}\": {message}", path.display()),
-            })?;
-        if let Some(pairs) = found {
-            return Ok(settings.apply_service(pairs)?);
-        }
-    }
-    let message =
-        format!("definition of service \"{name}\" (from {origin}) not found in any service file");
-    Err(ConnError::Service { message }.into())
-}
-
-/// `--password-file` / `PGWAIT_PASSWORD_FILE` (a Kubernetes or Docker secret): beats `PGPASSWORD`
-/// and `DATABASE_URL`, but not a password typed into `-d`.
-fn apply_password_file(
-    settings: &mut Settings,
-    opts: &Opts,
-    env: &dyn Environment,
-) -> Result<(), ConfigError> {
-    let Some((path, source)) = setting(
-        &opts.password_file,
-        "--password-file",
-        "PGWAIT_PASSWORD_FILE",
-        env,
-    )?
-    else {
-        return Ok(());
-    };
-    if settings
-        .get("password")
-        .is_some_and(|(_, o)| o == Origin::DbnameArg)
-    {
-        return Ok(());
-    }
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| unreadable(&source, Path::new(&path), e))?;
-    let password = text
-        .strip_suffix('\n')
-        .map(|t| t.strip_suffix('\r').unwrap_or(t))
-        .unwrap_or(&text);
-    let origin = if source.starts_with("--") {
-        Origin::Flag("--password-file")
-    } else {
-        Origin::Env("PGWAIT_PASSWORD_FILE")
-    };
-    Ok(settings.set("password", password.to_string(), origin)?)
-}
-
-fn unreadable(source: &str, path: &Path, e: std::io::Error) -> ConfigError {
-    ConfigError::Unreadable {
-        source: source.to_string(),
-        path: path.display().to_string(),
-        detail: e.to_string(),
-    }
 }
 
 /// A pgwait setting from its flag, else its variable, with the name of where it came from.
@@ -411,37 +313,6 @@ fn parse_retry_on(value: &str, source: String) -> Result<RetryOn, ConfigError> {
         }
     }
     Ok(retry_on)
-}
-
-/// This user's `/etc/passwd` entry, read directly (no NSS, so it works in a static binary).
-struct PasswdEntry {
-    name: String,
-    home: Option<PathBuf>,
-}
-
-fn read_passwd() -> Option<PasswdEntry> {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
-    passwd_entry(&std::fs::read_to_string("/etc/passwd").ok()?, uid)
-}
-
-/// libpq's default user: the OS user; `$USER`, then `postgres` in an image with no passwd file.
-fn os_user(env: &dyn Environment, passwd: Option<&PasswdEntry>) -> String {
-    passwd
-        .map(|p| p.name.clone())
-        .or_else(|| env_string(env, "USER").ok().flatten())
-        .unwrap_or_else(|| "postgres".to_string())
-}
-
-fn passwd_entry(passwd: &str, uid: u32) -> Option<PasswdEntry> {
-    passwd.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        let id: u32 = fields.get(2)?.parse().ok()?;
-        (id == uid && !fields[0].is_empty()).then(|| PasswdEntry {
-            name: fields[0].to_string(),
-            home: fields.get(5).filter(|h| !h.is_empty()).map(PathBuf::from),
-        })
-    })
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use super::*;
 use crate::conninfo::Endpoint;
@@ -257,22 +258,6 @@ fn non_utf8_variables_are_named() {
             var: "PGUSER".into()
         }
     );
-}
-
-#[test]
-fn os_user_and_home_are_read_from_passwd_by_uid() {
-    let passwd = "root:x:0:0:root:/root:/bin/bash\n# comment\nbroken\napp:x:1000:1000::/home/app:/bin/sh\nnohome:x:7:7:::\n";
-    let root = passwd_entry(passwd, 0).unwrap();
-    assert_eq!(
-        (root.name.as_str(), root.home),
-        ("root", Some(PathBuf::from("/root")))
-    );
-    assert_eq!(passwd_entry(passwd, 1000).unwrap().name, "app");
-    assert_eq!(passwd_entry(passwd, 7).unwrap().home, None);
-    assert!(passwd_entry(passwd, 65532).is_none());
-    let env: HashMap<&str, &str> = [("USER", "fromenv")].into_iter().collect();
-    assert_eq!(os_user(&env, None), "fromenv");
-    assert_eq!(os_user(&HashMap::<&str, &str>::new(), None), "postgres");
 }
 
 fn scratch(name: &str) -> PathBuf {

@@ -1,0 +1,96 @@
+//! Settings that come from files the user names: service files (`service=`, `PGSERVICE`) and the
+//! password file (`--password-file`, `PGWAIT_PASSWORD_FILE`).
+
+use std::path::{Path, PathBuf};
+
+use super::{env_string, setting, ConfigError, Environment};
+use crate::cli::Opts;
+use crate::conninfo::{self, ConnError, Defaults, Origin, Settings};
+
+/// Where libpq looks for the system-wide `pg_service.conf` without `PGSYSCONFDIR` (Debian's path).
+const DEFAULT_SYSCONFDIR: &str = "/etc/postgresql-common";
+
+/// `service=` / `PGSERVICE`: the user's service file first, then the system one, as libpq does.
+pub(super) fn apply_service_file(
+    settings: &mut Settings,
+    env: &dyn Environment,
+    defaults: &Defaults,
+) -> Result<(), ConfigError> {
+    let Some((name, origin)) = settings.get("service").map(|(n, o)| (n.to_string(), o)) else {
+        return Ok(());
+    };
+    let user_file = match env_string(env, "PGSERVICEFILE")? {
+        Some(path) => Some((PathBuf::from(path), "PGSERVICEFILE")),
+        None => defaults
+            .home
+            .as_ref()
+            .map(|h| (h.join(".pg_service.conf"), "the home directory")),
+    };
+    let sysconfdir =
+        env_string(env, "PGSYSCONFDIR")?.unwrap_or_else(|| DEFAULT_SYSCONFDIR.to_string());
+    let system_file = (
+        Path::new(&sysconfdir).join("pg_service.conf"),
+        "PGSYSCONFDIR",
+    );
+    for (path, source) in user_file.into_iter().chain([system_file]) {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(unreadable(source, &path, e)),
+        };
+        let found =
+            conninfo::service::find(&text, &name).map_err(|message| ConnError::Service {
+                message: format!("service file \"{}\": {message}", path.display()),
+            })?;
+        if let Some(pairs) = found {
+            return Ok(settings.apply_service(pairs)?);
+        }
+    }
+    let message =
+        format!("definition of service \"{name}\" (from {origin}) not found in any service file");
+    Err(ConnError::Service { message }.into())
+}
+
+/// `--password-file` / `PGWAIT_PASSWORD_FILE` (a Kubernetes or Docker secret): beats `PGPASSWORD`
+/// and `DATABASE_URL`, but not a password typed into `-d`.
+pub(super) fn apply_password_file(
+    settings: &mut Settings,
+    opts: &Opts,
+    env: &dyn Environment,
+) -> Result<(), ConfigError> {
+    let Some((path, source)) = setting(
+        &opts.password_file,
+        "--password-file",
+        "PGWAIT_PASSWORD_FILE",
+        env,
+    )?
+    else {
+        return Ok(());
+    };
+    if settings
+        .get("password")
+        .is_some_and(|(_, o)| o == Origin::DbnameArg)
+    {
+        return Ok(());
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| unreadable(&source, Path::new(&path), e))?;
+    let password = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    let origin = if source.starts_with("--") {
+        Origin::Flag("--password-file")
+    } else {
+        Origin::Env("PGWAIT_PASSWORD_FILE")
+    };
+    Ok(settings.set("password", password.to_string(), origin)?)
+}
+
+fn unreadable(source: &str, path: &Path, e: std::io::Error) -> ConfigError {
+    ConfigError::Unreadable {
+        source: source.to_string(),
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    }
+}
