@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use super::keywords::{self, Support};
 use super::{
-    ChannelBinding, ConnError, ConnParams, Defaults, Endpoint, FileSetting, Origin, RootCert,
-    Secret, SessionAttrs, SslMode, TlsParams, TlsVersion, DEFAULT_PORT, DEFAULT_SOCKET_DIR,
+    ChannelBinding, ConnError, ConnParams, Defaults, Endpoint, FileSetting, Origin, Secret,
+    SessionAttrs, DEFAULT_PORT, DEFAULT_SOCKET_DIR,
 };
+
+mod tls;
 
 /// Settings by keyword; a later [`Settings::set`] overrides an earlier one.
 #[derive(Default)]
@@ -189,135 +191,6 @@ impl Settings {
                 why: "GSSAPI encryption is not available",
             }),
             _ => Ok(()),
-        }
-    }
-
-    fn tls(&self, defaults: &Defaults) -> Result<TlsParams, ConnError> {
-        let rootcert = match self.get("sslrootcert") {
-            Some(("system", _)) => Some(RootCert::System),
-            Some((path, _)) => Some(RootCert::File {
-                path: expand_home(path, defaults),
-                explicit: true,
-            }),
-            None => defaults.home.as_ref().map(|h| RootCert::File {
-                path: h.join(".postgresql/root.crt"),
-                explicit: false,
-            }),
-        };
-        let mode = self.sslmode(rootcert.as_ref())?;
-        let direct = self
-            .choice(
-                "sslnegotiation",
-                &[("postgres", false), ("direct", true)],
-                "postgres or direct",
-            )?
-            .unwrap_or(false);
-        if direct
-            && !matches!(
-                mode,
-                SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
-            )
-        {
-            let origin = self
-                .get("sslnegotiation")
-                .map_or(Origin::DbnameArg, |(_, o)| o);
-            let what = format!(
-                "sslnegotiation=direct needs sslmode require, verify-ca or verify-full, not {}",
-                mode.name()
-            );
-            return Err(ConnError::Conflict { origin, what });
-        }
-        let (min_version, max_version) = self.tls_versions()?;
-        let client_cert = self.choice(
-            "sslcertmode",
-            &[("disable", false), ("allow", true), ("require", true)],
-            "disable, allow or require",
-        )?;
-        if let Some(("require", origin)) = self.get("sslcertmode") {
-            return Err(ConnError::Unsupported {
-                origin,
-                keyword: "sslcertmode=require".into(),
-                why: "use sslcertmode=allow",
-            });
-        }
-        Ok(TlsParams {
-            mode,
-            rootcert,
-            cert: self.file("sslcert", defaults, ".postgresql/postgresql.crt"),
-            key: self.file("sslkey", defaults, ".postgresql/postgresql.key"),
-            crl: self.get("sslcrl").map(|(p, _)| expand_home(p, defaults)),
-            sni: self.get("sslsni").is_none_or(|(v, _)| v.trim() != "0"),
-            direct,
-            min_version,
-            max_version,
-            client_cert: client_cert.unwrap_or(true),
-        })
-    }
-
-    fn sslmode(&self, rootcert: Option<&RootCert>) -> Result<SslMode, ConnError> {
-        use SslMode::*;
-        let table = [
-            ("disable", Disable),
-            ("allow", Allow),
-            ("prefer", Prefer),
-            ("require", Require),
-            ("verify-ca", VerifyCa),
-            ("verify-full", VerifyFull),
-        ];
-        let explicit = self.choice(
-            "sslmode",
-            &table,
-            "disable, allow, prefer, require, verify-ca or verify-full",
-        )?;
-        let system = rootcert == Some(&RootCert::System);
-        // libpq: sslrootcert=system means verify-full, and weaker modes are an error.
-        if let (Some(mode), true) = (explicit, system) {
-            if mode != VerifyFull {
-                let origin = self.get("sslmode").map_or(Origin::DbnameArg, |(_, o)| o);
-                let what = format!(
-                    "sslrootcert=system requires sslmode=verify-full, not {}",
-                    mode.name()
-                );
-                return Err(ConnError::Conflict { origin, what });
-            }
-        }
-        let requiressl = self.get("requiressl").is_some_and(|(v, _)| v.trim() == "1");
-        Ok(explicit.unwrap_or(if system {
-            VerifyFull
-        } else if requiressl {
-            Require
-        } else {
-            Prefer
-        }))
-    }
-
-    fn tls_versions(&self) -> Result<(TlsVersion, Option<TlsVersion>), ConnError> {
-        let table = [
-            ("TLSv1", TlsVersion::V1_0),
-            ("TLSv1.1", TlsVersion::V1_1),
-            ("TLSv1.2", TlsVersion::V1_2),
-            ("TLSv1.3", TlsVersion::V1_3),
-        ];
-        let expected = "TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3";
-        let min = self
-            .choice("ssl_min_protocol_version", &table, expected)?
-            .unwrap_or(TlsVersion::V1_2);
-        let max = self.choice("ssl_max_protocol_version", &table, expected)?;
-        let origin = || {
-            self.get("ssl_max_protocol_version")
-                .map_or(Origin::DbnameArg, |(_, o)| o)
-        };
-        match max {
-            Some(max) if max < min => Err(ConnError::Conflict {
-                origin: origin(),
-                what: "ssl_max_protocol_version is below ssl_min_protocol_version".into(),
-            }),
-            Some(max) if max < TlsVersion::V1_2 => Err(ConnError::Unsupported {
-                origin: origin(),
-                keyword: "ssl_max_protocol_version".into(),
-                why: "pgwait speaks TLSv1.2 and TLSv1.3 only",
-            }),
-            _ => Ok((min, max)),
         }
     }
 
