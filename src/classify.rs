@@ -64,6 +64,17 @@ pub enum Failure {
     },
 }
 
+impl Failure {
+    /// An operating-system error in `phase`.
+    pub fn io(phase: Phase, e: &std::io::Error) -> Self {
+        Self::Io {
+            phase,
+            kind: e.kind(),
+            detail: e.to_string(),
+        }
+    }
+}
+
 /// Retry classes: each has its own retry schedule in [`crate::policy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Class {

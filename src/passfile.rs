@@ -29,6 +29,7 @@ impl fmt::Debug for PassFile {
     }
 }
 
+#[cfg(test)]
 impl PartialEq for PassFile {
     fn eq(&self, other: &Self) -> bool {
         self.entries.len() == other.entries.len()
@@ -40,6 +41,7 @@ impl PartialEq for PassFile {
     }
 }
 
+#[cfg(test)]
 impl Eq for PassFile {}
 
 /// Reads the password file. Like libpq, a missing file is silently ignored, and a file that is

@@ -69,7 +69,7 @@ impl fmt::Display for TlsError {
 
 /// How the server certificate is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verification {
+enum Verification {
     None,
     Chain,
     ChainAndName,
@@ -80,13 +80,12 @@ pub enum Verification {
 pub struct Tls {
     pub mode: SslMode,
     pub direct: bool,
-    pub verification: Verification,
     pub config: Arc<ClientConfig>,
 }
 
 impl fmt::Debug for Tls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Tls({}, {:?})", self.mode.name(), self.verification)
+        write!(f, "Tls({})", self.mode.name())
     }
 }
 
@@ -99,7 +98,7 @@ pub fn setup(params: &TlsParams) -> Result<Option<Tls>, TlsError> {
         return Ok(None);
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let (verifier, verification) = verifier(params, &provider)?;
+    let verifier = verifier(params, &provider)?;
     let versions = protocol_versions(params.min_version, params.max_version);
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
@@ -126,7 +125,6 @@ pub fn setup(params: &TlsParams) -> Result<Option<Tls>, TlsError> {
     Ok(Some(Tls {
         mode: params.mode,
         direct: params.direct,
-        verification,
         config: Arc::new(config),
     }))
 }
@@ -148,7 +146,7 @@ fn protocol_versions(
 fn verifier(
     params: &TlsParams,
     provider: &Arc<CryptoProvider>,
-) -> Result<(Arc<dyn ServerCertVerifier>, Verification), TlsError> {
+) -> Result<Arc<dyn ServerCertVerifier>, TlsError> {
     let wants = match params.mode {
         SslMode::VerifyFull => Verification::ChainAndName,
         SslMode::VerifyCa => Verification::Chain,
@@ -168,10 +166,7 @@ fn verifier(
         }
     };
     let Some(roots) = roots else {
-        return Ok((
-            Arc::new(NoVerification(provider.clone())),
-            Verification::None,
-        ));
+        return Ok(Arc::new(NoVerification(provider.clone())));
     };
     let mut builder =
         WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone());
@@ -183,8 +178,8 @@ fn verifier(
     })?;
     // libpq: a root certificate that is present upgrades the weaker modes to verify-ca.
     Ok(match wants {
-        Verification::ChainAndName => (webpki as Arc<dyn ServerCertVerifier>, wants),
-        _ => (Arc::new(ChainOnly(webpki)), Verification::Chain),
+        Verification::ChainAndName => webpki,
+        _ => Arc::new(ChainOnly(webpki)),
     })
 }
 
@@ -247,10 +242,10 @@ fn client_identity(
             .filter(|f| f.explicit || f.path.exists())
             .map(|f| f.path.clone())
     };
-    let (cert, key) = (present(&params.cert), present(&params.key));
     if !params.client_cert {
         return Ok(None);
     }
+    let (cert, key) = (present(&params.cert), present(&params.key));
     match (cert, key) {
         (None, None) => Ok(None),
         (Some(cert), None) => Err(TlsError::Unpaired {

@@ -66,13 +66,7 @@ where
                     phase: Phase::Startup,
                 })
             }
-            Ok(Err(e)) => {
-                return Err(Failure::Io {
-                    phase: Phase::Startup,
-                    kind: e.kind(),
-                    detail: e.to_string(),
-                })
-            }
+            Ok(Err(e)) => return Err(Failure::io(Phase::Startup, &e)),
             Ok(Ok(b'S')) => {}
             Ok(Ok(b'N')) if !required => {
                 return startup(FirstByteGuard::new(stream), NoTls, false, session, deadline).await
@@ -282,11 +276,7 @@ fn convert(e: &tokio_postgres::Error, phase: Phase, session: &Session<'_>) -> Fa
             Some(tls) => Failure::Tls {
                 detail: tls_detail(tls, session),
             },
-            None => Failure::Io {
-                phase,
-                kind: io.kind(),
-                detail: io.to_string(),
-            },
+            None => Failure::io(phase, io),
         },
         None => client_auth(e, session),
     }

@@ -27,7 +27,7 @@ pub async fn resolve(
         Err(_) => Err(Failure::TimedOut {
             phase: Phase::Resolve,
         }),
-        Ok(Err(e)) => Err(io_failure(Phase::Resolve, &e)),
+        Ok(Err(e)) => Err(Failure::io(Phase::Resolve, &e)),
         Ok(Ok(addrs)) => {
             let addrs: Vec<SocketAddr> = addrs.collect();
             if addrs.is_empty() {
@@ -49,7 +49,7 @@ pub async fn connect_tcp(addr: SocketAddr, limits: Limits) -> Result<TcpStream, 
         Err(_) => Err(Failure::TimedOut {
             phase: Phase::Connect,
         }),
-        Ok(Err(e)) => Err(io_failure(Phase::Connect, &e)),
+        Ok(Err(e)) => Err(Failure::io(Phase::Connect, &e)),
         Ok(Ok(stream)) => {
             // Startup is a few small messages each way: don't let Nagle delay them.
             let _ = stream.set_nodelay(true);
@@ -65,7 +65,7 @@ pub async fn connect_unix(path: &Path, limits: Limits) -> Result<UnixStream, Fai
         Err(_) => Err(Failure::TimedOut {
             phase: Phase::Connect,
         }),
-        Ok(Err(e)) => Err(io_failure(Phase::Connect, &e)),
+        Ok(Err(e)) => Err(Failure::io(Phase::Connect, &e)),
         Ok(Ok(stream)) => Ok(stream),
     }
 }
@@ -77,13 +77,5 @@ pub fn label(endpoint: &Endpoint, addr: SocketAddr) -> String {
             endpoint.to_string()
         }
         _ => format!("{endpoint} ({})", addr.ip()),
-    }
-}
-
-fn io_failure(phase: Phase, e: &io::Error) -> Failure {
-    Failure::Io {
-        phase,
-        kind: e.kind(),
-        detail: e.to_string(),
     }
 }
