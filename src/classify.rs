@@ -1,7 +1,8 @@
-//! Turns one failed connection step into a retry class. Pure: no I/O, no PostgreSQL types.
+//! Turns one failed connection step into a failure class. Pure: no I/O, no PostgreSQL types.
 //!
 //! Classification uses the phase, the OS error kind and the SQLSTATE only — never message text,
-//! because servers translate their messages.
+//! because servers translate their messages. SQLSTATEs are named once, in [`SQLSTATES`]. Whether a
+//! class is retried is not decided here but by [`crate::policy`].
 
 use std::fmt;
 use std::io::ErrorKind;
@@ -51,10 +52,18 @@ pub enum Failure {
     },
     /// The peer does not speak the PostgreSQL protocol as expected.
     Protocol { phase: Phase },
-    /// Authentication failed on the client side (e.g. a password is required but none is set).
+    /// The server asks for a password and none is set.
+    NoPassword,
+    /// Authentication failed on the client side for another reason (e.g. an unknown mechanism).
     ClientAuth { detail: String },
     /// The TLS handshake failed, e.g. the client rejected the server's certificate.
-    Tls { detail: String },
+    Tls {
+        detail: String,
+        /// The sslmode in force, when TLS was asked for.
+        sslmode: Option<&'static str>,
+        /// The host name the certificate was checked against.
+        host: String,
+    },
     /// The sslmode requires TLS and the server answered that it has none.
     TlsRefused,
     /// A working server of the wrong kind for `target_session_attrs`.
@@ -103,18 +112,10 @@ pub enum Class {
     /// TLS failed: a rejected certificate, or no TLS where the sslmode requires it.
     Tls,
     /// Any other SQLSTATE.
-    Rejected,
+    ServerError,
 }
 
 impl Class {
-    /// Permanent classes stop the wait unless the user asked to retry them.
-    pub fn is_permanent(self) -> bool {
-        matches!(
-            self,
-            Self::Auth | Self::NoDatabase | Self::NotPostgres | Self::Tls | Self::Rejected
-        )
-    }
-
     /// How far this failure got: when several addresses fail, the furthest one tells the story.
     pub fn progress(self) -> u8 {
         match self {
@@ -125,7 +126,7 @@ impl Class {
             Self::Dropped => 4,
             Self::Overloaded | Self::NotReady => 5,
             Self::WrongKind => 6,
-            Self::Auth | Self::NoDatabase | Self::NotPostgres | Self::Tls | Self::Rejected => 7,
+            Self::Auth | Self::NoDatabase | Self::NotPostgres | Self::Tls | Self::ServerError => 7,
         }
     }
 }
@@ -145,10 +146,98 @@ impl fmt::Display for Class {
             Self::NoDatabase => "database does not exist",
             Self::NotPostgres => "not a PostgreSQL server",
             Self::Tls => "TLS failed",
-            Self::Rejected => "connection rejected",
+            Self::ServerError => "connection rejected",
         })
     }
 }
+
+impl Class {
+    /// Every class, for tables that must cover them all.
+    pub const ALL: [Class; 13] = [
+        Class::Refused,
+        Class::Unresolvable,
+        Class::Unreachable,
+        Class::Timeout,
+        Class::Dropped,
+        Class::NotReady,
+        Class::Overloaded,
+        Class::WrongKind,
+        Class::Auth,
+        Class::NoDatabase,
+        Class::NotPostgres,
+        Class::Tls,
+        Class::ServerError,
+    ];
+
+    /// The stable snake_case name used in JSON logs and `--retry-on` (README lists them).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Refused => "refused",
+            Self::Unresolvable => "unresolvable",
+            Self::Unreachable => "unreachable",
+            Self::Timeout => "timeout",
+            Self::Dropped => "dropped",
+            Self::NotReady => "not_ready",
+            Self::Overloaded => "overloaded",
+            Self::WrongKind => "wrong_kind",
+            Self::Auth => "auth",
+            Self::NoDatabase => "no_database",
+            Self::NotPostgres => "not_postgres",
+            Self::Tls => "tls",
+            Self::ServerError => "server_error",
+        }
+    }
+}
+
+/// A set of classes (a bit per class): cheap to copy into each attempt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClassSet(u16);
+
+impl ClassSet {
+    pub const EMPTY: ClassSet = ClassSet(0);
+
+    /// This set with `class` added.
+    pub fn with(self, class: Class) -> Self {
+        Self(self.0 | 1 << class as u16)
+    }
+
+    pub fn contains(self, class: Class) -> bool {
+        self.0 & (1 << class as u16) != 0
+    }
+}
+
+/// Matches a SQLSTATE exactly, or by its two-character class.
+#[derive(Debug, Clone, Copy)]
+pub enum SqlStates {
+    Code(&'static str),
+    ClassOf(&'static str),
+}
+
+impl SqlStates {
+    fn matches(self, sqlstate: &str) -> bool {
+        match self {
+            Self::Code(code) => sqlstate == code,
+            Self::ClassOf(prefix) => sqlstate.starts_with(prefix),
+        }
+    }
+}
+
+/// Every SQLSTATE pgwait treats specially, first match wins; any other is [`Class::ServerError`].
+#[rustfmt::skip]
+pub const SQLSTATES: &[(SqlStates, Class)] = &[
+    // admin_shutdown, crash_shutdown, cannot_connect_now (starting up, recovering, standby).
+    (SqlStates::Code("57P01"), Class::NotReady),
+    (SqlStates::Code("57P02"), Class::NotReady),
+    (SqlStates::Code("57P03"), Class::NotReady),
+    // invalid_catalog_name: the database does not exist.
+    (SqlStates::Code("3D000"), Class::NoDatabase),
+    // Connection exceptions: PgBouncer reports a backend it cannot reach yet as 08xxx.
+    (SqlStates::ClassOf("08"), Class::NotReady),
+    // Insufficient resources: 53300 too_many_connections, 53100 disk_full, ...
+    (SqlStates::ClassOf("53"), Class::Overloaded),
+    // Invalid authorization: 28P01 invalid_password, 28000 invalid_authorization_specification.
+    (SqlStates::ClassOf("28"), Class::Auth),
+];
 
 /// Maps a failure to its retry class.
 pub fn classify(failure: &Failure) -> Class {
@@ -165,7 +254,7 @@ pub fn classify(failure: &Failure) -> Class {
         Failure::Closed { .. } => Class::Dropped,
         Failure::Server { sqlstate, .. } => classify_sqlstate(sqlstate),
         Failure::Protocol { .. } => Class::NotPostgres,
-        Failure::ClientAuth { .. } => Class::Auth,
+        Failure::NoPassword | Failure::ClientAuth { .. } => Class::Auth,
         Failure::Tls { .. } | Failure::TlsRefused => Class::Tls,
         Failure::WrongKind { .. } => Class::WrongKind,
     }
@@ -193,15 +282,10 @@ fn classify_io(phase: Phase, kind: ErrorKind) -> Class {
 }
 
 fn classify_sqlstate(sqlstate: &str) -> Class {
-    match sqlstate {
-        "57P01" | "57P02" | "57P03" => Class::NotReady,
-        "3D000" => Class::NoDatabase,
-        // PgBouncer reports a backend it cannot reach yet as a connection exception (08xxx).
-        s if s.starts_with("08") => Class::NotReady,
-        s if s.starts_with("53") => Class::Overloaded,
-        s if s.starts_with("28") => Class::Auth,
-        _ => Class::Rejected,
-    }
+    SQLSTATES
+        .iter()
+        .find(|(states, _)| states.matches(sqlstate))
+        .map_or(Class::ServerError, |(_, class)| *class)
 }
 
 #[cfg(test)]
@@ -330,9 +414,12 @@ mod tests {
                 Class::Auth,
             ),
             (server("3D000"), Class::NoDatabase),
+            (Failure::NoPassword, Class::Auth),
             (
                 Failure::Tls {
                     detail: String::new(),
+                    sslmode: Some("verify-full"),
+                    host: "db".into(),
                 },
                 Class::Tls,
             ),
@@ -344,9 +431,9 @@ mod tests {
                 },
                 Class::WrongKind,
             ),
-            (server("42501"), Class::Rejected),
-            (server("XX000"), Class::Rejected),
-            (server("ZZ999"), Class::Rejected),
+            (server("42501"), Class::ServerError),
+            (server("XX000"), Class::ServerError),
+            (server("ZZ999"), Class::ServerError),
         ];
         for (failure, expected) in table {
             assert_eq!(classify(&failure), expected, "{failure:?}");
@@ -354,26 +441,14 @@ mod tests {
     }
 
     #[test]
-    fn only_rejections_by_a_real_server_are_permanent() {
-        let permanent = [
-            Class::Auth,
-            Class::NoDatabase,
-            Class::NotPostgres,
-            Class::Tls,
-            Class::Rejected,
-        ];
-        let transient = [
-            Class::Refused,
-            Class::Unresolvable,
-            Class::Unreachable,
-            Class::Timeout,
-            Class::Dropped,
-            Class::NotReady,
-            Class::Overloaded,
-            Class::WrongKind,
-        ];
-        assert!(permanent.iter().all(|c| c.is_permanent()));
-        assert!(transient.iter().all(|c| !c.is_permanent()));
+    fn class_names_are_unique_snake_case() {
+        let mut names: Vec<&str> = Class::ALL.iter().map(|c| c.name()).collect();
+        assert!(names
+            .iter()
+            .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Class::ALL.len());
     }
 
     #[test]

@@ -1,41 +1,120 @@
-//! Command-line surface: the flags, the `--help` text, and parsing argv into raw [`Opts`].
+//! Command-line surface: one flag table ([`FLAGS`]) from which the `--help` text, parsing and the
+//! detection of the `--` that starts the command are all derived, so a flag added to the table is
+//! right everywhere at once.
 //!
-//! Only [`crate::config`] turns these raw values into a typed `Config`; nothing else reads argv.
-//! Flags stay strings here so that config can name the flag in its own error messages and merge
+//! Only [`crate::config`] turns the raw values into a typed `Config`; nothing else reads argv.
+//! Values stay strings here so that config can name the flag in its own error messages and merge
 //! them with `PGWAIT_*` variables in one place. Parsing uses lexopt rather than clap: the whole
 //! surface is a dozen flags, and clap alone was ~200 KiB of a binary that must stay under 3 MiB.
 
 use std::ffi::OsString;
 use std::fmt;
+use std::fmt::Write as _;
 
 use lexopt::prelude::*;
 
-/// The `--help` text.
-pub const HELP: &str = "\
-Wait until PostgreSQL accepts an authenticated query, then exec COMMAND.
+/// Which flag a value belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Id {
+    Dbname,
+    Host,
+    Port,
+    Username,
+    PasswordFile,
+    Timeout,
+    ConnectTimeout,
+    RetryOn,
+    Once,
+    StatusInterval,
+    LogFormat,
+    Quiet,
+    Verbose,
+    Help,
+    Version,
+}
 
-Usage: pgwait [OPTIONS] [-- COMMAND [ARGS]...]
+/// One command-line flag.
+#[derive(Debug)]
+pub struct Flag {
+    pub id: Id,
+    /// As shown and as named in errors: `-t, --timeout` or `--once`.
+    pub names: &'static str,
+    /// The value's placeholder; `None` for a switch.
+    pub value: Option<&'static str>,
+    /// The `PGWAIT_*` variable that sets the same thing (a flag wins over it).
+    pub env: Option<&'static str>,
+    pub help: &'static str,
+}
 
-Options:
-  -d, --dbname <DBNAME|URI|CONNINFO>  Database name, postgres:// URI, or key=value conninfo string (as psql -d)
-  -h, --host <HOST>                   Server host name, IP address or Unix-socket directory; comma-separated list allowed
-  -p, --port <PORT>                   Server port (or comma-separated list, one per host)
-  -U, --username <USER>               Database user name
-      --password-file <PATH>          Read the password from this file (a mounted secret); one trailing newline is removed
-                                      [env: PGWAIT_PASSWORD_FILE]
-  -t, --timeout <DURATION>            Give up after this long, e.g. 30s, 2m; 0 waits forever [default: 60s] [env: PGWAIT_TIMEOUT]
-      --connect-timeout <DURATION>    Bound on one connection attempt [default: connect_timeout, PGCONNECT_TIMEOUT, else 5s]
-                                      [env: PGWAIT_CONNECT_TIMEOUT]
-      --retry-on <CLASSES>            Also retry these normally permanent failures: auth, nodb (comma-separated)
-                                      [env: PGWAIT_RETRY_ON]
-      --once                          Make a single attempt (for healthchecks): exit 0 ready, 1 not ready, 3 rejected
-                                      [env: PGWAIT_ONCE]
-      --status-interval <DURATION>    How often to print \"still waiting\" [default: 10s] [env: PGWAIT_STATUS_INTERVAL]
-  -q, --quiet                         Print only the final failure line [env: PGWAIT_QUIET]
-  -v, --verbose                       Print every attempt, address and delay [env: PGWAIT_VERBOSE]
-      --help                          Print help (-h is the host, as in psql)
-  -V, --version                       Print version
+impl Flag {
+    /// The long name without dashes, e.g. `timeout`.
+    pub fn long(&self) -> &'static str {
+        let long = self.names.rsplit(", ").next().unwrap_or(self.names);
+        long.trim_start_matches('-')
+    }
 
+    /// The one-letter name, if any.
+    pub fn short(&self) -> Option<char> {
+        let (short, _) = self.names.split_once(", ")?;
+        short.strip_prefix('-')?.chars().next()
+    }
+
+    /// As named in error messages: `-t/--timeout`.
+    pub fn display(&self) -> String {
+        self.names.replace(", ", "/")
+    }
+}
+
+const fn flag(
+    id: Id,
+    names: &'static str,
+    value: Option<&'static str>,
+    env: Option<&'static str>,
+    help: &'static str,
+) -> Flag {
+    Flag {
+        id,
+        names,
+        value,
+        env,
+        help,
+    }
+}
+
+/// Every flag, in `--help` order.
+#[rustfmt::skip]
+pub const FLAGS: &[Flag] = &[
+    flag(Id::Dbname, "-d, --dbname", Some("DBNAME|URI|CONNINFO"), None,
+        "Database name, postgres:// URI, or key=value conninfo string (as psql -d)"),
+    flag(Id::Host, "-h, --host", Some("HOST"), None,
+        "Server host name, IP address or Unix-socket directory; comma-separated list allowed"),
+    flag(Id::Port, "-p, --port", Some("PORT"), None,
+        "Server port (or comma-separated list, one per host)"),
+    flag(Id::Username, "-U, --username", Some("USER"), None, "Database user name"),
+    flag(Id::PasswordFile, "--password-file", Some("PATH"), Some("PGWAIT_PASSWORD_FILE"),
+        "Read the password from this file (a mounted secret); one trailing newline is removed"),
+    flag(Id::Timeout, "-t, --timeout", Some("DURATION"), Some("PGWAIT_TIMEOUT"),
+        "Give up after this long, e.g. 30s, 2m; 0 waits forever [default: 60s]"),
+    flag(Id::ConnectTimeout, "--connect-timeout", Some("DURATION"), Some("PGWAIT_CONNECT_TIMEOUT"),
+        "Bound on one connection attempt [default: connect_timeout, PGCONNECT_TIMEOUT, else 5s]"),
+    flag(Id::RetryOn, "--retry-on", Some("CLASSES"), Some("PGWAIT_RETRY_ON"),
+        "Also retry these normally permanent failures: auth, nodb (comma-separated)"),
+    flag(Id::Once, "--once", None, Some("PGWAIT_ONCE"),
+        "Make a single attempt (for healthchecks): exit 0 ready, 1 not ready, 3 rejected"),
+    flag(Id::StatusInterval, "--status-interval", Some("DURATION"), Some("PGWAIT_STATUS_INTERVAL"),
+        "How often to print \"still waiting\" [default: 10s]"),
+    flag(Id::LogFormat, "--log-format", Some("text|json"), Some("PGWAIT_LOG_FORMAT"),
+        "Log lines on stderr as text, or as one JSON object per line [default: text]"),
+    flag(Id::Quiet, "-q, --quiet", None, Some("PGWAIT_QUIET"),
+        "Print only warnings and the final failure line"),
+    flag(Id::Verbose, "-v, --verbose", None, Some("PGWAIT_VERBOSE"),
+        "Print every attempt, address and delay"),
+    flag(Id::Help, "--help", None, None, "Print help (-h is the host, as in psql)"),
+    flag(Id::Version, "-V, --version", None, None, "Print version"),
+];
+
+/// The `--help` text after the options.
+const HELP_TAIL: &str = "
 Connection (libpq-compatible, highest precedence first):
   -h/-p/-U flags, then the -d connection string, then PGHOST PGHOSTADDR PGPORT
   PGUSER PGPASSWORD PGDATABASE PGCONNECT_TIMEOUT PGAPPNAME PGOPTIONS PGSSLMODE,
@@ -47,41 +126,81 @@ Connection (libpq-compatible, highest precedence first):
   PGSSLMAXPROTOCOLVERSION PGCHANNELBINDING PGTARGETSESSIONATTRS, ~/.pgpass and
   ~/.postgresql/{root.crt,postgresql.crt,postgresql.key} as libpq does.
 
-pgwait settings may also come from PGWAIT_TIMEOUT, PGWAIT_CONNECT_TIMEOUT,
-PGWAIT_RETRY_ON, PGWAIT_STATUS_INTERVAL, PGWAIT_ONCE, PGWAIT_QUIET, PGWAIT_VERBOSE,
-PGWAIT_PASSWORD_FILE (a flag wins over its variable).
-
 Exit codes:
   0    ready (no COMMAND given)
   1    not ready before the deadline (--timeout), or --once found it not ready
   2    usage or configuration error
   3    permanent rejection (authentication, missing database, not PostgreSQL, TLS
        failure or unusable certificate/key files, other SQLSTATE)
+  4    pgwait itself failed (cannot start its runtime or install signal handlers)
   126  COMMAND found but not executable
   127  COMMAND not found
   128+N  interrupted by signal N while waiting (SIGTERM: 143)
 
-On success with a COMMAND, pgwait execs it: the exit code is the command's own.\n";
+On success with a COMMAND, pgwait execs it: the exit code is the command's own.
+";
 
-/// Raw command-line options, exactly as typed.
+/// Width of the flag column in `--help`.
+const HELP_COLUMN: usize = 36;
+
+/// The `--help` text, built from [`FLAGS`].
+pub fn help() -> String {
+    let mut text = String::from(
+        "Wait until PostgreSQL accepts an authenticated query, then exec COMMAND.\n\n\
+         Usage: pgwait [OPTIONS] [-- COMMAND [ARGS]...]\n\nOptions:\n",
+    );
+    for flag in FLAGS {
+        let indent = if flag.short().is_some() {
+            "  "
+        } else {
+            "      "
+        };
+        let mut left = format!("{indent}{}", flag.names);
+        if let Some(value) = flag.value {
+            let _ = write!(left, " <{value}>");
+        }
+        let _ = writeln!(text, "{left:<HELP_COLUMN$}{}", flag.help);
+        if let Some(var) = flag.env {
+            let _ = writeln!(text, "{:HELP_COLUMN$}[env: {var}]", "");
+        }
+    }
+    text.push_str(HELP_TAIL);
+    text
+}
+
+/// Raw command-line options, exactly as typed, in order.
 #[derive(Debug, Default)]
 pub struct Opts {
-    pub dbname: Option<String>,
-    pub host: Option<String>,
-    pub port: Option<String>,
-    pub username: Option<String>,
-    pub password_file: Option<String>,
-    pub timeout: Option<String>,
-    pub connect_timeout: Option<String>,
-    pub retry_on: Option<String>,
-    pub once: bool,
-    pub status_interval: Option<String>,
-    pub quiet: bool,
-    pub verbose: bool,
+    values: Vec<(Id, String)>,
+    switches: Vec<Id>,
     /// Program and arguments to exec once PostgreSQL is ready (after `--`); any bytes.
     pub command: Vec<OsString>,
     /// Set when `--` was given (even with nothing after it).
     pub saw_separator: bool,
+}
+
+impl Opts {
+    /// The value of the last occurrence of `id` (a later flag overrides an earlier one).
+    pub fn value(&self, id: Id) -> Option<&str> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == id)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the switch `id` was given.
+    pub fn has(&self, id: Id) -> bool {
+        self.switches.contains(&id)
+    }
+}
+
+/// The flag with this id (every id has one row).
+pub fn flag_of(id: Id) -> &'static Flag {
+    FLAGS
+        .iter()
+        .find(|f| f.id == id)
+        .expect("every Id has a row in FLAGS")
 }
 
 /// What the command line asks for.
@@ -102,24 +221,6 @@ impl fmt::Display for UsageError {
     }
 }
 
-/// Flags that take a value: they matter when finding the `--` that starts the command.
-const VALUED: &[&str] = &[
-    "-d",
-    "--dbname",
-    "-h",
-    "--host",
-    "-p",
-    "--port",
-    "-U",
-    "--username",
-    "--password-file",
-    "-t",
-    "--timeout",
-    "--connect-timeout",
-    "--retry-on",
-    "--status-interval",
-];
-
 /// Parses argv (including the program name).
 pub fn parse<I, T>(args: I) -> Result<Parsed, UsageError>
 where
@@ -139,48 +240,35 @@ where
     };
     let mut parser = lexopt::Parser::from_args(own.iter().cloned());
     while let Some(arg) = parser.next().map_err(message)? {
-        let (slot, flag) = match arg {
-            Long("help") => return Ok(Parsed::Help),
-            Short('V') | Long("version") => return Ok(Parsed::Version),
-            Long("once") => {
-                opts.once = true;
-                continue;
-            }
-            Short('q') | Long("quiet") => {
-                opts.quiet = true;
-                continue;
-            }
-            Short('v') | Long("verbose") => {
-                opts.verbose = true;
-                continue;
-            }
-            Short('d') | Long("dbname") => (&mut opts.dbname, "-d/--dbname"),
-            Short('h') | Long("host") => (&mut opts.host, "-h/--host"),
-            Short('p') | Long("port") => (&mut opts.port, "-p/--port"),
-            Short('U') | Long("username") => (&mut opts.username, "-U/--username"),
-            Long("password-file") => (&mut opts.password_file, "--password-file"),
-            Short('t') | Long("timeout") => (&mut opts.timeout, "-t/--timeout"),
-            Long("connect-timeout") => (&mut opts.connect_timeout, "--connect-timeout"),
-            Long("retry-on") => (&mut opts.retry_on, "--retry-on"),
-            Long("status-interval") => (&mut opts.status_interval, "--status-interval"),
+        let found = match &arg {
+            Short(c) => FLAGS.iter().find(|f| f.short() == Some(*c)),
+            Long(name) => FLAGS.iter().find(|f| f.long() == *name),
             Value(v) => {
                 let v = v.to_string_lossy();
                 return Err(UsageError(format!(
                     "unexpected argument '{v}': put the command after --"
                 )));
             }
-            other => return Err(UsageError(other.unexpected().to_string())),
         };
-        let value = parser
-            .value()
-            .map_err(|_| UsageError(format!("{flag} needs a value")))?;
-        *slot = Some(
-            value
-                .into_string()
-                .map_err(|_| UsageError(format!("{flag}: invalid UTF-8")))?,
-        );
+        let Some(flag) = found else {
+            return Err(UsageError(arg.unexpected().to_string()));
+        };
+        match (flag.id, flag.value) {
+            (Id::Help, _) => return Ok(Parsed::Help),
+            (Id::Version, _) => return Ok(Parsed::Version),
+            (id, None) => opts.switches.push(id),
+            (id, Some(_)) => {
+                let value = parser
+                    .value()
+                    .map_err(|_| UsageError(format!("{} needs a value", flag.display())))?;
+                let value = value
+                    .into_string()
+                    .map_err(|_| UsageError(format!("{}: invalid UTF-8", flag.display())))?;
+                opts.values.push((id, value));
+            }
+        }
     }
-    if opts.quiet && opts.verbose {
+    if opts.has(Id::Quiet) && opts.has(Id::Verbose) {
         return Err(UsageError(
             "--quiet and --verbose cannot be used together".into(),
         ));
@@ -196,11 +284,127 @@ fn separator(args: &[OsString]) -> Option<usize> {
         if arg == "--" {
             return Some(i);
         }
-        i += if VALUED.contains(&arg.as_ref()) { 2 } else { 1 };
+        i += if takes_separate_value(&arg) { 2 } else { 1 };
     }
     None
 }
 
+/// Whether `arg` is a valued flag whose value is the next argument (`-t 5s`, `--timeout 5s`, or
+/// `-qt 5s`), rather than attached (`-t5s`, `--timeout=5s`).
+fn takes_separate_value(arg: &str) -> bool {
+    let valued = |f: &&Flag| f.value.is_some();
+    if let Some(long) = arg.strip_prefix("--") {
+        return !long.contains('=') && FLAGS.iter().filter(valued).any(|f| f.long() == long);
+    }
+    let Some(shorts) = arg.strip_prefix('-') else {
+        return false;
+    };
+    // In a cluster of short flags, the first valued one takes the rest of the cluster if any.
+    for (i, c) in shorts.char_indices() {
+        if let Some(flag) = FLAGS.iter().find(|f| f.short() == Some(c)) {
+            if flag.value.is_some() {
+                return i + c.len_utf8() == shorts.len();
+            }
+        } else {
+            return false;
+        }
+    }
+    false
+}
+
+/// The value of the last `--NAME VALUE` / `--NAME=VALUE` before the command, read without full
+/// parsing: lets pgwait report a usage error in the log format the user asked for.
+pub fn peek_value(args: &[OsString], id: Id) -> Option<String> {
+    let long = format!("--{}", flag_of(id).long());
+    let own = &args[..separator(args).unwrap_or(args.len())];
+    let mut found = None;
+    for (i, arg) in own.iter().enumerate() {
+        let arg = arg.to_string_lossy();
+        if arg == long {
+            found = own.get(i + 1).map(|v| v.to_string_lossy().into_owned());
+        } else if let Some(value) = arg.strip_prefix(&format!("{long}=")) {
+            found = Some(value.to_string());
+        }
+    }
+    found
+}
+
 fn message(e: lexopt::Error) -> UsageError {
     UsageError(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn every_id_has_one_row_and_names_are_unique() {
+        for flag in FLAGS {
+            assert_eq!(FLAGS.iter().filter(|f| f.id == flag.id).count(), 1);
+            assert_eq!(FLAGS.iter().filter(|f| f.long() == flag.long()).count(), 1);
+            if let Some(short) = flag.short() {
+                assert_eq!(FLAGS.iter().filter(|f| f.short() == Some(short)).count(), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn every_valued_flag_hides_a_following_separator() {
+        for flag in FLAGS.iter().filter(|f| f.value.is_some()) {
+            let long = format!("--{}", flag.long());
+            let parsed = separator(&args(&[&long, "--", "--", "app"]));
+            assert_eq!(parsed, Some(2), "{long}");
+            if let Some(short) = flag.short() {
+                let short = format!("-{short}");
+                assert_eq!(
+                    separator(&args(&[&short, "--", "--", "app"])),
+                    Some(2),
+                    "{short}"
+                );
+            }
+        }
+        for case in [
+            &["--timeout=5s", "--", "app"][..],
+            &["-t5s", "--", "app"],
+            &["-q", "--", "app"],
+        ] {
+            assert_eq!(separator(&args(case)), Some(1), "{case:?}");
+        }
+        assert_eq!(separator(&args(&["-qt", "--", "--", "app"])), Some(2));
+    }
+
+    #[test]
+    fn help_lists_every_flag_and_its_variable() {
+        let text = help();
+        for flag in FLAGS {
+            assert!(text.contains(flag.names), "{}", flag.names);
+            if let Some(var) = flag.env {
+                assert!(text.contains(&format!("[env: {var}]")), "{var}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_later_flag_overrides_an_earlier_one() {
+        let Parsed::Run(opts) =
+            parse(args(&["pgwait", "-t", "1s", "--timeout=2s", "--once"])).unwrap()
+        else {
+            panic!("not a run")
+        };
+        assert_eq!(opts.value(Id::Timeout), Some("2s"));
+        assert!(opts.has(Id::Once) && !opts.has(Id::Quiet));
+    }
+
+    #[test]
+    fn the_log_format_can_be_read_before_parsing() {
+        let list = args(&["--bogus", "--log-format", "json", "--", "--log-format=text"]);
+        assert_eq!(peek_value(&list, Id::LogFormat).as_deref(), Some("json"));
+        let list = args(&["--log-format=json"]);
+        assert_eq!(peek_value(&list, Id::LogFormat).as_deref(), Some("json"));
+        assert_eq!(peek_value(&args(&["-q"]), Id::LogFormat), None);
+    }
 }

@@ -9,10 +9,14 @@ use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
-use crate::cli::Opts;
-use crate::conninfo::{self, ConnError, ConnParams, Defaults, Origin, Settings};
+use crate::cli::{flag_of, Id, Opts};
+use crate::conninfo::{
+    self, ConnError, ConnParams, Defaults, Endpoint, Origin, SessionAttrs, Settings,
+};
+use crate::exec::Command;
 use crate::policy::RetryOn;
-use crate::report::Verbosity;
+use crate::report::{LogFormat, LogSettings, Verbosity};
+use crate::wait::WaitSettings;
 
 mod defaults;
 mod files;
@@ -33,18 +37,37 @@ const CONNECTION_VARS: [&str; 5] = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABAS
 /// The resolved configuration of one run.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The databases to wait for, each with its own connection settings (never empty).
+    pub targets: Vec<Target>,
+    /// Deadline, per-attempt bound, `--once`, `--retry-on`, status interval.
+    pub wait: WaitSettings,
+    /// How much pgwait says, and in which format.
+    pub log: LogSettings,
+    /// What to exec once ready; `None`: exit 0.
+    pub command: Option<Command>,
+}
+
+/// One database to wait for.
+#[derive(Debug, Clone)]
+pub struct Target {
     pub conn: ConnParams,
-    /// Overall deadline; `None` waits forever.
-    pub timeout: Option<Duration>,
-    /// Bound on one attempt.
-    pub attempt_timeout: Duration,
-    pub retry_on: RetryOn,
-    pub once: bool,
-    /// `None`: never print "still waiting".
-    pub status_interval: Option<Duration>,
-    pub verbosity: Verbosity,
-    /// Program and arguments to exec when ready; empty: just exit 0.
-    pub command: Vec<OsString>,
+}
+
+impl Target {
+    /// `host:port,.../dbname (kind)`: names the target in every line about it.
+    pub fn label(&self) -> String {
+        let endpoints: Vec<String> = self
+            .conn
+            .endpoints
+            .iter()
+            .map(Endpoint::to_string)
+            .collect();
+        let label = format!("{}/{}", endpoints.join(","), self.conn.dbname);
+        match self.conn.session_attrs {
+            SessionAttrs::Any => label,
+            attrs => format!("{label} ({})", attrs.name()),
+        }
+    }
 }
 
 /// A configuration error: always names the flag or variable to fix (exit code 2).
@@ -52,7 +75,7 @@ pub struct Config {
 pub enum ConfigError {
     Conn(ConnError),
     Invalid {
-        source: String,
+        source: Origin,
         value: String,
         expected: &'static str,
     },
@@ -60,14 +83,14 @@ pub enum ConfigError {
         var: String,
     },
     Unreadable {
-        source: String,
+        source: Origin,
         path: String,
         detail: String,
     },
     EmptyCommand,
     Conflict {
-        first: String,
-        second: String,
+        first: Origin,
+        second: Origin,
     },
 }
 
@@ -134,45 +157,64 @@ pub fn build(
     if opts.saw_separator && opts.command.is_empty() {
         return Err(ConfigError::EmptyCommand);
     }
-    let mut settings = connection_settings(&opts, env)?;
+    let target = build_target(&opts, env, defaults)?;
+    let wait = wait_settings(&opts, env, &target)?;
+    Ok(Config {
+        targets: vec![target],
+        wait,
+        log: LogSettings {
+            verbosity: verbosity(&opts, env)?,
+            format: log_format(&opts, env)?,
+        },
+        command: Command::from_argv(opts.command),
+    })
+}
+
+/// One target's connection settings, layered and resolved.
+fn build_target(
+    opts: &Opts,
+    env: &dyn Environment,
+    defaults: &Defaults,
+) -> Result<Target, ConfigError> {
+    let mut settings = connection_settings(opts, env)?;
     apply_service_file(&mut settings, env, defaults)?;
-    apply_password_file(&mut settings, &opts, env)?;
-    let conn = settings.resolve(defaults)?;
-    let attempt_timeout = match setting(
-        &opts.connect_timeout,
-        "--connect-timeout",
-        "PGWAIT_CONNECT_TIMEOUT",
-        env,
-    )? {
-        Some((value, source)) => positive(parse_duration(&value, &source)?, value, source)?,
-        None => conn.connect_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
+    apply_password_file(&mut settings, opts, env)?;
+    Ok(Target {
+        conn: settings.resolve(defaults)?,
+    })
+}
+
+fn wait_settings(
+    opts: &Opts,
+    env: &dyn Environment,
+    target: &Target,
+) -> Result<WaitSettings, ConfigError> {
+    let attempt_timeout = match setting(opts, Id::ConnectTimeout, env)? {
+        Some((value, source)) => positive(parse_duration(&value, source)?, value, source)?,
+        None => target
+            .conn
+            .connect_timeout
+            .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
     };
-    let timeout = match setting(&opts.timeout, "-t/--timeout", "PGWAIT_TIMEOUT", env)? {
-        Some((value, source)) => parse_duration(&value, &source)?,
+    let timeout = match setting(opts, Id::Timeout, env)? {
+        Some((value, source)) => parse_duration(&value, source)?,
         None => DEFAULT_TIMEOUT,
     };
-    let status_interval = match setting(
-        &opts.status_interval,
-        "--status-interval",
-        "PGWAIT_STATUS_INTERVAL",
-        env,
-    )? {
-        Some((value, source)) => parse_duration(&value, &source)?,
+    let status_interval = match setting(opts, Id::StatusInterval, env)? {
+        Some((value, source)) => parse_duration(&value, source)?,
         None => DEFAULT_STATUS_INTERVAL,
     };
-    let retry_on = match setting(&opts.retry_on, "--retry-on", "PGWAIT_RETRY_ON", env)? {
+    let retry_on = match setting(opts, Id::RetryOn, env)? {
         Some((value, source)) => parse_retry_on(&value, source)?,
         None => RetryOn::default(),
     };
-    Ok(Config {
-        conn,
+    Ok(WaitSettings {
         timeout: (!timeout.is_zero()).then_some(timeout),
         attempt_timeout,
         retry_on,
-        once: opts.once || env_flag(env, "PGWAIT_ONCE")?,
+        once: switch(opts, Id::Once, env)?,
         status_interval: (!status_interval.is_zero()).then_some(status_interval),
-        verbosity: verbosity(&opts, env)?,
-        command: opts.command,
+        seed: None,
     })
 }
 
@@ -184,45 +226,57 @@ fn connection_settings(opts: &Opts, env: &dyn Environment) -> Result<Settings, C
             settings.set(keyword, value, Origin::Env(var))?;
         }
     }
-    let flags_name_connection =
-        opts.host.is_some() || opts.port.is_some() || opts.username.is_some();
+    let flags_name_connection = [Id::Host, Id::Port, Id::Username]
+        .iter()
+        .any(|id| opts.value(*id).is_some());
     let vars_name_connection = CONNECTION_VARS.iter().any(|v| env.var_os(v).is_some());
-    if opts.dbname.is_none() && !flags_name_connection && !vars_name_connection {
+    if opts.value(Id::Dbname).is_none() && !flags_name_connection && !vars_name_connection {
         if let Some(url) = env_string(env, "DATABASE_URL")? {
             let origin = Origin::Env("DATABASE_URL");
             settings.set_all(conninfo::parse_connection_string(&url, origin)?, origin)?;
         }
     }
-    if let Some(dbname) = &opts.dbname {
+    if let Some(dbname) = opts.value(Id::Dbname) {
         settings.set_all(
             conninfo::parse_connection_string(dbname, Origin::DbnameArg)?,
             Origin::DbnameArg,
         )?;
     }
     let flags = [
-        (&opts.host, "host", "-h/--host"),
-        (&opts.port, "port", "-p/--port"),
-        (&opts.username, "user", "-U/--username"),
+        (Id::Host, "host"),
+        (Id::Port, "port"),
+        (Id::Username, "user"),
     ];
-    for (value, keyword, flag) in flags {
-        if let Some(value) = value {
-            settings.set(keyword, value.clone(), Origin::Flag(flag))?;
+    for (id, keyword) in flags {
+        if let Some(value) = opts.value(id) {
+            settings.set(keyword, value.to_string(), Origin::Flag(flag_of(id).names))?;
         }
     }
     Ok(settings)
 }
 
-/// A pgwait setting from its flag, else its variable, with the name of where it came from.
+/// A pgwait setting from its flag, else its `PGWAIT_*` variable, with where it came from.
 fn setting(
-    flag: &Option<String>,
-    flag_name: &str,
-    var: &str,
+    opts: &Opts,
+    id: Id,
     env: &dyn Environment,
-) -> Result<Option<(String, String)>, ConfigError> {
-    if let Some(value) = flag {
-        return Ok(Some((value.clone(), flag_name.to_string())));
+) -> Result<Option<(String, Origin)>, ConfigError> {
+    let flag = flag_of(id);
+    if let Some(value) = opts.value(id) {
+        return Ok(Some((value.to_string(), Origin::Flag(flag.names))));
     }
-    Ok(env_string(env, var)?.map(|v| (v, var.to_string())))
+    let Some(var) = flag.env else {
+        return Ok(None);
+    };
+    Ok(env_string(env, var)?.map(|v| (v, Origin::Env(var))))
+}
+
+/// A pgwait switch: the flag, else its `PGWAIT_*` variable as a boolean.
+fn switch(opts: &Opts, id: Id, env: &dyn Environment) -> Result<bool, ConfigError> {
+    if opts.has(id) {
+        return Ok(true);
+    }
+    flag_of(id).env.map_or(Ok(false), |var| env_flag(env, var))
 }
 
 fn env_string(env: &dyn Environment, var: &str) -> Result<Option<String>, ConfigError> {
@@ -235,7 +289,7 @@ fn env_string(env: &dyn Environment, var: &str) -> Result<Option<String>, Config
         .transpose()
 }
 
-fn env_flag(env: &dyn Environment, var: &str) -> Result<bool, ConfigError> {
+fn env_flag(env: &dyn Environment, var: &'static str) -> Result<bool, ConfigError> {
     let Some(value) = env_string(env, var)? else {
         return Ok(false);
     };
@@ -243,7 +297,7 @@ fn env_flag(env: &dyn Environment, var: &str) -> Result<bool, ConfigError> {
         "" | "0" | "false" | "no" | "off" => Ok(false),
         "1" | "true" | "yes" | "on" => Ok(true),
         _ => Err(ConfigError::Invalid {
-            source: var.to_string(),
+            source: Origin::Env(var),
             value,
             expected: "1/0, true/false, yes/no or on/off",
         }),
@@ -251,20 +305,19 @@ fn env_flag(env: &dyn Environment, var: &str) -> Result<bool, ConfigError> {
 }
 
 fn verbosity(opts: &Opts, env: &dyn Environment) -> Result<Verbosity, ConfigError> {
-    if opts.quiet || opts.verbose {
-        return Ok(if opts.quiet {
+    if opts.has(Id::Quiet) || opts.has(Id::Verbose) {
+        return Ok(if opts.has(Id::Quiet) {
             Verbosity::Quiet
         } else {
             Verbosity::Verbose
         });
     }
-    match (
-        env_flag(env, "PGWAIT_QUIET")?,
-        env_flag(env, "PGWAIT_VERBOSE")?,
-    ) {
+    let (quiet, verbose) = (flag_of(Id::Quiet), flag_of(Id::Verbose));
+    let var = |flag: &crate::cli::Flag| flag.env.expect("-q and -v have variables");
+    match (env_flag(env, var(quiet))?, env_flag(env, var(verbose))?) {
         (true, true) => Err(ConfigError::Conflict {
-            first: "PGWAIT_QUIET".into(),
-            second: "PGWAIT_VERBOSE".into(),
+            first: Origin::Env(var(quiet)),
+            second: Origin::Env(var(verbose)),
         }),
         (true, false) => Ok(Verbosity::Quiet),
         (false, true) => Ok(Verbosity::Verbose),
@@ -272,21 +325,41 @@ fn verbosity(opts: &Opts, env: &dyn Environment) -> Result<Verbosity, ConfigErro
     }
 }
 
+fn log_format(opts: &Opts, env: &dyn Environment) -> Result<LogFormat, ConfigError> {
+    let Some((value, source)) = setting(opts, Id::LogFormat, env)? else {
+        return Ok(LogFormat::Text);
+    };
+    LogFormat::parse(&value).ok_or(ConfigError::Invalid {
+        source,
+        value,
+        expected: "text or json",
+    })
+}
+
+/// The log format to report a usage error in, before the command line has been parsed: the
+/// `--log-format` flag if it is there, else `PGWAIT_LOG_FORMAT`, else text.
+pub fn early_log_format(args: &[OsString], env: &dyn Environment) -> LogFormat {
+    crate::cli::peek_value(args, Id::LogFormat)
+        .or_else(|| env_string(env, "PGWAIT_LOG_FORMAT").ok().flatten())
+        .and_then(|value| LogFormat::parse(&value))
+        .unwrap_or(LogFormat::Text)
+}
+
 /// A humantime duration (`500ms`, `30s`, `1m 30s`), or a bare number of seconds.
-fn parse_duration(value: &str, source: &str) -> Result<Duration, ConfigError> {
+fn parse_duration(value: &str, source: Origin) -> Result<Duration, ConfigError> {
     let trimmed = value.trim();
     let parsed = match trimmed.parse::<u64>() {
         Ok(secs) => Ok(Duration::from_secs(secs)),
         Err(_) => humantime::parse_duration(trimmed),
     };
     parsed.map_err(|_| ConfigError::Invalid {
-        source: source.to_string(),
+        source,
         value: value.to_string(),
         expected: "a duration such as 500ms, 30s or 2m (0 or more)",
     })
 }
 
-fn positive(d: Duration, value: String, source: String) -> Result<Duration, ConfigError> {
+fn positive(d: Duration, value: String, source: Origin) -> Result<Duration, ConfigError> {
     if d.is_zero() {
         return Err(ConfigError::Invalid {
             source,
@@ -297,23 +370,16 @@ fn positive(d: Duration, value: String, source: String) -> Result<Duration, Conf
     Ok(d)
 }
 
-fn parse_retry_on(value: &str, source: String) -> Result<RetryOn, ConfigError> {
-    let mut retry_on = RetryOn::default();
-    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        match item {
-            "auth" => retry_on.auth = true,
-            "nodb" => retry_on.nodb = true,
-            _ => {
-                return Err(ConfigError::Invalid {
-                    source,
-                    value: value.to_string(),
-                    expected: "a comma-separated list of auth, nodb",
-                })
-            }
-        }
-    }
-    Ok(retry_on)
+fn parse_retry_on(value: &str, source: Origin) -> Result<RetryOn, ConfigError> {
+    RetryOn::parse(value).map_err(|_| ConfigError::Invalid {
+        source,
+        value: value.to_string(),
+        expected: RETRY_ON_EXPECTED,
+    })
 }
+
+/// What `--retry-on` takes; a unit test checks it lists every name in [`RETRY_ON_NAMES`].
+const RETRY_ON_EXPECTED: &str = "a comma-separated list of auth, nodb";
 
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,13 @@
 //! pgwait: wait until PostgreSQL accepts an authenticated query, then exec the given command.
 //!
-//! `main` only maps the result of [`run`] to an exit status; each step lives in its own module.
+//! `main` only maps the result of [`run`] to an exit status; each step lives in its own module
+//! (ARCHITECTURE.md draws the data path). Every line on stderr goes through the one [`Reporter`].
 
 mod classify;
 mod cli;
 mod config;
 mod conninfo;
+mod event;
 mod exec;
 mod exit;
 mod passfile;
@@ -16,134 +18,149 @@ mod signals;
 mod tls;
 mod wait;
 
-use std::io::Write;
+use std::ffi::OsString;
+use std::io::Stderr;
 use std::process::ExitCode;
 
-use config::{Config, ProcessEnv};
+use config::{Config, Environment, ProcessEnv, Target};
+use event::Event;
 use exit::Exit;
 use probe::PgProbe;
-use report::Reporter;
-use signals::Signals;
-use wait::{Outcome, WaitOptions};
+use report::{LogSettings, Reporter};
+use signals::{Signal, Signals};
+use wait::Outcome;
 
 fn main() -> ExitCode {
-    let code = run();
-    ExitCode::from(u8::try_from(code.code()).unwrap_or(u8::MAX))
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let env = ProcessEnv;
+    // Until the configuration is read, errors use the format asked for, if it can be told.
+    let early = LogSettings {
+        format: config::early_log_format(args.get(1..).unwrap_or_default(), &env),
+        ..LogSettings::default()
+    };
+    let mut reporter = Reporter::new(std::io::stderr(), early);
+    ExitCode::from(run(args, &env, &mut reporter).code())
 }
 
-fn run() -> Exit {
-    let config = match configure() {
+fn run(args: Vec<OsString>, env: &dyn Environment, reporter: &mut Reporter<Stderr>) -> Exit {
+    let config = match configure(args, env, reporter) {
         Ok(config) => config,
         Err(exit) => return exit,
     };
-    let (tls, passfile) = match credentials(&config) {
-        Ok(loaded) => loaded,
+    reporter.configure(config.log);
+    // One target today; several targets are waited for in a later step.
+    let target = &config.targets[0];
+    let probe = match probe_for(target, reporter) {
+        Ok(probe) => probe,
         Err(exit) => return exit,
     };
-    let signals = match Signals::install() {
+    let signals = match Signals::install(&Signal::ENDS_WAIT) {
         Ok(signals) => signals,
-        Err(e) => return fail(Exit::Usage, &format!("cannot install signal handlers: {e}")),
+        Err(error) => return internal(reporter, "cannot install signal handlers", &error),
     };
-    let outcome = match wait_for_server(
-        &config,
-        PgProbe::new(config.conn.clone(), tls, passfile),
-        &signals,
-    ) {
+    let outcome = match wait_for(&config, target, probe, &signals, reporter) {
         Ok(outcome) => outcome,
-        Err(e) => return fail(Exit::Usage, &format!("cannot start the async runtime: {e}")),
+        Err(error) => return internal(reporter, "cannot start the async runtime", &error),
     };
-    match outcome {
-        Outcome::Ready { .. } if config.command.is_empty() => Exit::Ready,
-        Outcome::Ready { .. } => exec_command(&config, &signals),
-        Outcome::NotReady { .. } => Exit::NotReady,
-        Outcome::Rejected { .. } => Exit::Rejected,
-        Outcome::Interrupted { signal, .. } => Exit::Signal(signal.number()),
+    match (&outcome, &config.command) {
+        (Outcome::Ready { .. }, Some(command)) => exec_command(command, &signals, reporter),
+        _ => Exit::from(&outcome),
     }
 }
 
-/// Parses argv and the environment; prints `--help` and `--version` itself.
-fn configure() -> Result<Config, Exit> {
-    let opts = match cli::parse(std::env::args_os()) {
+/// Parses argv and the environment; prints `--help` and `--version` itself (to stdout).
+fn configure(
+    args: Vec<OsString>,
+    env: &dyn Environment,
+    reporter: &mut Reporter<Stderr>,
+) -> Result<Config, Exit> {
+    let opts = match cli::parse(args) {
         Ok(cli::Parsed::Run(opts)) => *opts,
         Ok(cli::Parsed::Help) => {
-            print!("{}", cli::HELP);
+            print!("{}", cli::help());
             return Err(Exit::Ready);
         }
         Ok(cli::Parsed::Version) => {
             println!("pgwait {}", env!("CARGO_PKG_VERSION"));
             return Err(Exit::Ready);
         }
-        Err(e) => return Err(fail(Exit::Usage, &e)),
+        Err(error) => {
+            reporter.emit(&Event::Usage(&error));
+            return Err(Exit::Usage);
+        }
     };
-    let env = ProcessEnv;
-    config::build(opts, &env, &config::detect_defaults(&env)).map_err(|e| fail(Exit::Usage, &e))
+    config::build(opts, env, &config::detect_defaults(env)).map_err(|error| {
+        reporter.emit(&Event::Config(&error));
+        Exit::Usage
+    })
 }
 
 /// Reads the TLS files and the password file once. A TLS setup that cannot work is a permanent
 /// failure (exit 3); password-file problems are warnings, as in libpq.
-fn credentials(config: &Config) -> Result<(Option<tls::Tls>, passfile::PassFile), Exit> {
-    let tls = tls::setup(&config.conn.tls).map_err(|e| fail(Exit::Rejected, &e))?;
-    let passfile = match (&config.conn.password, &config.conn.passfile) {
+fn probe_for(target: &Target, reporter: &mut Reporter<Stderr>) -> Result<PgProbe, Exit> {
+    let conn = &target.conn;
+    let tls = tls::setup(&conn.tls).map_err(|error| {
+        reporter.emit(&Event::TlsSetup(&error));
+        Exit::Rejected
+    })?;
+    let passfile = match (&conn.password, &conn.passfile) {
         (None, Some(setting)) => {
             let (file, warnings) = passfile::load(setting);
-            for warning in warnings {
-                let _ = writeln!(std::io::stderr(), "pgwait: warning: {warning}");
+            for warning in &warnings {
+                reporter.emit(&Event::Warning(warning));
             }
             file
         }
         _ => passfile::PassFile::default(),
     };
-    Ok((tls, passfile))
+    Ok(PgProbe::new(conn.clone(), tls, passfile))
 }
 
-fn wait_for_server(
+fn wait_for(
     config: &Config,
+    target: &Target,
     mut probe: PgProbe,
     signals: &Signals,
+    reporter: &mut Reporter<Stderr>,
 ) -> std::io::Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let opts = WaitOptions {
-        timeout: config.timeout,
-        attempt_timeout: config.attempt_timeout,
-        once: config.once,
-        retry_on: config.retry_on,
-        status_interval: config.status_interval,
-        seed: None,
-    };
-    let mut reporter = Reporter::new(
-        std::io::stderr(),
-        config.verbosity,
-        report::target(&config.conn),
-    );
-    reporter.start(&config.conn.user, config.timeout);
-    let outcome = runtime.block_on(async {
+    let label = target.label();
+    reporter.emit(&Event::Start {
+        target: &label,
+        user: &target.conn.user,
+        timeout: config.wait.timeout,
+    });
+    Ok(runtime.block_on(async {
         let interrupt = async {
             match signals.recv().await {
                 Ok(signal) => signal,
-                // Without the pipes we cannot hear signals; keep waiting rather than fail.
+                // Without the pipe we cannot hear signals; keep waiting rather than fail.
                 Err(_) => std::future::pending().await,
             }
         };
-        wait::wait(&mut probe, &opts, &mut reporter, interrupt).await
-    });
-    Ok(outcome)
+        wait::wait(&mut probe, &label, &config.wait, reporter, interrupt).await
+    }))
 }
 
-fn exec_command(config: &Config, signals: &Signals) -> Exit {
-    if let Some(signal) = signals.surrender() {
-        return Exit::Signal(signal.number());
+fn exec_command(
+    command: &exec::Command,
+    signals: &Signals,
+    reporter: &mut Reporter<Stderr>,
+) -> Exit {
+    match signals.surrender() {
+        Ok(Some(signal)) => return Exit::Interrupted(signal),
+        Ok(None) => {}
+        Err(error) => return internal(reporter, "cannot reset signal handlers", &error),
     }
-    let error = exec::exec(&config.command);
-    let code = match error {
-        exec::ExecError::NotFound { .. } => Exit::CommandNotFound,
-        exec::ExecError::NotExecutable { .. } => Exit::CannotExecute,
-    };
-    fail(code, &error)
+    reporter.emit(&Event::Exec { command });
+    let error = exec::exec(command);
+    reporter.emit(&Event::ExecFailed(&error));
+    Exit::from(&error)
 }
 
-fn fail(exit: Exit, message: &dyn std::fmt::Display) -> Exit {
-    let _ = writeln!(std::io::stderr(), "pgwait: {message}");
-    exit
+fn internal(reporter: &mut Reporter<Stderr>, what: &'static str, error: &std::io::Error) -> Exit {
+    reporter.emit(&Event::Internal { what, error });
+    Exit::Internal
 }

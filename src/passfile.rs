@@ -44,37 +44,70 @@ impl PartialEq for PassFile {
 #[cfg(test)]
 impl Eq for PassFile {}
 
+/// Why (part of) a password file was not used. Names the file and line, never the line itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassFileWarning {
+    NotPlainFile { path: String },
+    TooOpen { path: String },
+    BadLine { path: String, line: usize },
+    Unreadable { path: String, detail: String },
+}
+
+impl fmt::Display for PassFileWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotPlainFile { path } => {
+                write!(f, "password file \"{path}\" is not a plain file; ignoring it")
+            }
+            Self::TooOpen { path } => write!(
+                f,
+                "password file \"{path}\" has group or world access; permissions should be u=rw (0600) or less; ignoring it"
+            ),
+            Self::BadLine { path, line } => write!(
+                f,
+                "password file \"{path}\" line {line} does not have 5 colon-separated fields; skipping it"
+            ),
+            Self::Unreadable { path, detail } => {
+                write!(f, "cannot read password file \"{path}\": {detail}")
+            }
+        }
+    }
+}
+
 /// Reads the password file. Like libpq, a missing file is silently ignored, and a file that is
 /// not a plain file or is readable by group or others is ignored with a warning.
-pub fn load(setting: &FileSetting) -> (PassFile, Vec<String>) {
-    let path = setting.path.display();
+pub fn load(setting: &FileSetting) -> (PassFile, Vec<PassFileWarning>) {
+    let path = setting.path.display().to_string();
     let Ok(meta) = fs::metadata(&setting.path) else {
         return (PassFile::default(), Vec::new());
     };
     if !meta.is_file() {
         return (
             PassFile::default(),
-            vec![format!(
-                "password file \"{path}\" is not a plain file; ignoring it"
-            )],
+            vec![PassFileWarning::NotPlainFile { path }],
         );
     }
     if meta.permissions().mode() & 0o077 != 0 {
-        let warning = format!("password file \"{path}\" has group or world access; permissions should be u=rw (0600) or less; ignoring it");
-        return (PassFile::default(), vec![warning]);
+        return (PassFile::default(), vec![PassFileWarning::TooOpen { path }]);
     }
     match fs::read_to_string(&setting.path) {
         Ok(text) => {
             let (file, bad_lines) = parse(&text);
             let warnings = bad_lines
                 .into_iter()
-                .map(|n| format!("password file \"{path}\" line {n} does not have 5 colon-separated fields; skipping it"))
+                .map(|line| PassFileWarning::BadLine {
+                    path: path.clone(),
+                    line,
+                })
                 .collect();
             (file, warnings)
         }
         Err(e) => (
             PassFile::default(),
-            vec![format!("cannot read password file \"{path}\": {e}")],
+            vec![PassFileWarning::Unreadable {
+                path,
+                detail: e.to_string(),
+            }],
         ),
     }
 }
@@ -246,7 +279,8 @@ short:line
         let (file, warnings) = load(&open);
         assert_eq!(file, PassFile::default());
         assert!(
-            warnings[0].contains("group or world access") && !warnings[0].contains("secret-pw"),
+            warnings[0].to_string().contains("group or world access")
+                && !warnings[0].to_string().contains("secret-pw"),
             "{warnings:?}"
         );
         let private = temp_file("private", "*:*:*:*:secret-pw\nbad\n", 0o600);
@@ -260,7 +294,7 @@ short:line
             path: private.path.parent().unwrap().to_path_buf(),
             explicit: true,
         };
-        assert!(load(&dir).1[0].contains("not a plain file"));
+        assert!(load(&dir).1[0].to_string().contains("not a plain file"));
         let missing = FileSetting {
             path: "/nonexistent/pgpass".into(),
             explicit: false,

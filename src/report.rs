@@ -1,21 +1,28 @@
-//! Everything pgwait prints, on stderr: one line per state change (not per attempt), a periodic
-//! "still waiting", the outcome, and on failure one line naming the cause with a hint.
+//! Events → bytes on stderr: the only place pgwait writes a log line. One line per state change
+//! (not per attempt), a periodic "still waiting", the outcome, and on failure one line naming the
+//! cause with a hint; as text (`pgwait: ...`) or as one JSON object per line.
 //!
-//! Lines are built only from classified failures and resolved settings; a password never
-//! reaches this module.
+//! Every line is built here from typed events ([`Event`]); a password never reaches this module.
+//! Text from outside (server messages, host names, paths) is data: in text mode control
+//! characters are escaped so it can neither forge a line nor colour the terminal; in JSON mode
+//! serde_json escapes it, and [`SafeJson`] escapes what JSON allows raw (DEL, C1, bidi controls).
 
+mod json;
+mod words;
+
+use std::borrow::Cow;
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use crate::classify::Class;
-use crate::conninfo::{ConnParams, SessionAttrs};
+use crate::classify::{Class, Failure};
+use crate::event::Event;
 use crate::policy::Decision;
-use crate::probe::{AttemptError, Ready};
+use crate::probe::AttemptError;
 
 /// How much pgwait says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verbosity {
-    /// Only the final failure line.
+    /// Only warnings and the final failure line.
     Quiet,
     /// State changes, periodic status, the outcome.
     Normal,
@@ -23,188 +30,201 @@ pub enum Verbosity {
     Verbose,
 }
 
-/// Writes pgwait's progress lines.
+/// How each line is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `pgwait: words`, for people.
+    Text,
+    /// One JSON object per line, for log systems.
+    Json,
+}
+
+impl LogFormat {
+    /// `text` or `json`.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "text" => Some(Self::Text),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+/// What to say and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSettings {
+    pub verbosity: Verbosity,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            verbosity: Verbosity::Normal,
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// A line's severity: `-q` shows warn and error, the default adds info, `-v` adds debug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// One line, before it is written: the words and the fields JSON carries besides them.
+#[derive(Debug, Default)]
+pub struct Record<'a> {
+    pub level: Option<Level>,
+    /// Stable snake_case name of the kind of event (README lists them).
+    pub event: &'static str,
+    pub msg: String,
+    pub target: Option<&'a str>,
+    pub address: Option<&'a str>,
+    pub class: Option<Class>,
+    pub sqlstate: Option<&'a str>,
+    pub attempts: Option<u32>,
+    pub elapsed: Option<Duration>,
+    pub delay: Option<Duration>,
+    pub reason: Option<&'static str>,
+    pub hint: Option<&'static str>,
+    pub signal: Option<String>,
+    pub program: Option<String>,
+}
+
+/// Writes pgwait's log lines.
 pub struct Reporter<W: Write> {
     out: W,
-    verbosity: Verbosity,
-    /// What is being waited for, e.g. `db:5432/app`, for lines that have no attempt to name.
-    target: String,
+    settings: LogSettings,
+    /// The class of the previous failed attempt: a line is due when it changes.
     last_class: Option<Class>,
-    last_status: Duration,
+    clock: fn() -> SystemTime,
 }
 
 impl<W: Write> Reporter<W> {
-    pub fn new(out: W, verbosity: Verbosity, target: String) -> Self {
+    pub fn new(out: W, settings: LogSettings) -> Self {
         Self {
             out,
-            verbosity,
-            target,
+            settings,
             last_class: None,
-            last_status: Duration::ZERO,
+            clock: SystemTime::now,
         }
     }
 
-    fn line(&mut self, text: std::fmt::Arguments<'_>) {
-        // stderr may be closed in some containers; there is nowhere else to report that.
-        let _ = writeln!(self.out, "pgwait: {text}");
+    /// Switches to the settings the configuration asks for (errors before it use the defaults).
+    pub fn configure(&mut self, settings: LogSettings) {
+        self.settings = settings;
     }
 
-    /// Says what is about to be waited for (-v only).
-    pub fn start(&mut self, user: &str, timeout: Option<Duration>) {
-        if self.verbosity == Verbosity::Verbose {
-            let limit = timeout.map_or("no timeout".to_string(), |t| {
-                format!("timeout {}", human(t))
-            });
-            let target = self.target.clone();
-            self.line(format_args!(
-                "waiting for {target} as user {user} ({limit})"
-            ));
-        }
-    }
-
-    /// After each failed attempt: a line when the class changes (every attempt with -v).
-    pub fn failed(
-        &mut self,
-        attempt: u32,
-        elapsed: Duration,
-        error: &AttemptError,
-        decision: Decision,
-    ) {
-        let class = error.class();
-        if self.verbosity == Verbosity::Verbose {
-            let next = match decision {
-                Decision::RetryAfter(d) => format!("retrying in {}", human(d)),
-                Decision::GiveUp => "not retrying".to_string(),
-            };
-            self.line(format_args!(
-                "attempt {attempt} at {}: {error}; {next}",
-                human(elapsed)
-            ));
-        } else if self.verbosity == Verbosity::Normal
-            && self.last_class != Some(class)
-            && !class.is_permanent()
-        {
-            self.line(format_args!("waiting for {error}"));
-        }
-        self.last_class = Some(class);
-    }
-
-    /// Prints "still waiting" when `interval` has passed since the last one.
-    pub fn tick(
-        &mut self,
-        interval: Option<Duration>,
-        elapsed: Duration,
-        attempts: u32,
-        last: &AttemptError,
-    ) {
-        let Some(interval) = interval else { return };
-        if self.verbosity == Verbosity::Quiet || elapsed < self.last_status + interval {
+    /// Writes the line for `event`, if the verbosity shows it.
+    pub fn emit(&mut self, event: &Event<'_>) {
+        let Some(record) = self.record(event) else {
+            return;
+        };
+        let level = record.level.unwrap_or(Level::Info);
+        let shown = match self.settings.verbosity {
+            Verbosity::Quiet => level >= Level::Warn,
+            Verbosity::Normal => level >= Level::Info,
+            Verbosity::Verbose => true,
+        };
+        if !shown {
             return;
         }
-        self.last_status = elapsed;
-        self.line(format_args!(
-            "still waiting ({}, {attempts} attempts, last: {})",
-            human(elapsed),
-            summary(last)
-        ));
+        let line = match self.settings.format {
+            LogFormat::Text => format!("pgwait: {}\n", escape_controls(&record.msg)),
+            LogFormat::Json => json::line(&record, (self.clock)()),
+        };
+        // stderr may be closed in some containers; there is nowhere else to report that.
+        let _ = self.out.write_all(line.as_bytes());
     }
 
-    /// The server is ready.
-    pub fn ready(&mut self, elapsed: Duration, attempts: u32, ready: &Ready) {
-        if self.verbosity != Verbosity::Quiet {
-            let plural = if attempts == 1 { "" } else { "s" };
-            self.line(format_args!(
-                "ready after {} ({attempts} attempt{plural}): {}",
-                human(elapsed),
-                ready.target
-            ));
-        }
-    }
-
-    /// A permanent rejection: one line with the cause and a hint, always printed.
-    pub fn rejected(&mut self, error: &AttemptError) {
-        self.line(format_args!("{error}; hint: {}", hint(error.class())));
-    }
-
-    /// The deadline passed (or the single `--once` attempt failed): the last cause and a hint.
-    pub fn not_ready(&mut self, elapsed: Duration, attempts: u32, last: Option<&AttemptError>) {
-        let plural = if attempts == 1 { "" } else { "s" };
-        match last {
-            Some(error) => {
-                self.line(format_args!(
-                    "not ready after {} ({attempts} attempt{plural}): {error}; hint: {}",
-                    human(elapsed),
-                    hint(error.class())
-                ));
+    /// The record for `event`, or `None` when this event says nothing now (e.g. an attempt that
+    /// failed like the previous one, without `-v`).
+    fn record<'e>(&mut self, event: &'e Event<'e>) -> Option<Record<'e>> {
+        let verbose = self.settings.verbosity == Verbosity::Verbose;
+        Some(match event {
+            Event::Start {
+                target,
+                user,
+                timeout,
+            } => words::start(target, user, *timeout),
+            Event::AttemptFailed {
+                target,
+                attempt,
+                elapsed,
+                error,
+                decision,
+            } => {
+                let changed = self.last_class.replace(error.class()) != Some(error.class());
+                // Without -v, a line only when a retried failure differs from the last one.
+                let news = changed && matches!(decision, Decision::Retry { .. });
+                if !verbose && !news {
+                    return None;
+                }
+                let mut record =
+                    words::attempt_failed(target, *attempt, *elapsed, error, *decision, verbose);
+                record.level = Some(if news { Level::Info } else { Level::Debug });
+                record
             }
-            None => {
-                let target = self.target.clone();
-                self.line(format_args!(
-                    "{target} not ready after {}: the first attempt did not finish; hint: {}",
-                    human(elapsed),
-                    hint(Class::Timeout)
-                ));
-            }
-        }
-    }
-
-    /// Interrupted by a signal while waiting.
-    pub fn interrupted(&mut self, signal: &str, elapsed: Duration) {
-        if self.verbosity != Verbosity::Quiet {
-            self.line(format_args!(
-                "interrupted by {signal} after {}",
-                human(elapsed)
-            ));
-        }
+            other => words::record(other)?,
+        })
     }
 }
 
-/// The short form of an attempt's failure for the status line: SQLSTATE or class.
-fn summary(error: &AttemptError) -> String {
+/// The failure that names an attempt in the log, and its SQLSTATE if the server sent one.
+fn primary_fields(error: &AttemptError) -> (&str, Class, Option<&str>) {
     let primary = error.primary();
-    match &primary.failure {
-        crate::classify::Failure::Server {
-            sqlstate, message, ..
-        } => format!("{sqlstate} {message}"),
-        _ => primary.class.to_string(),
-    }
+    let sqlstate = match &primary.failure {
+        Failure::Server { sqlstate, .. } => Some(sqlstate.as_str()),
+        _ => None,
+    };
+    (primary.address.as_str(), primary.class, sqlstate)
 }
 
-/// What to check, per class (in the spirit of the seed article on refused vs timeout).
-pub fn hint(class: Class) -> &'static str {
-    match class {
-        Class::Refused => "nothing is listening there: is the server running, and listening on that address and port (listen_addresses, port)?",
-        Class::Unresolvable => "the host name does not resolve: check its spelling, or that the database service or container exists",
-        Class::Unreachable => "no route to the server: check the address and the network between here and there",
-        Class::Timeout => "packets are being dropped: check firewalls and security groups between here and the server",
-        Class::Dropped => "the server closed the connection during startup: check the server log",
-        Class::NotReady => "the server is still starting, recovering or shutting down: a longer --timeout may help",
-        Class::Overloaded => "the server has no free connection slots (max_connections) or resources",
-        Class::WrongKind => "the server works but is not of the kind target_session_attrs asks for: waiting for a promotion or failover",
-        Class::Tls => "check sslmode, sslrootcert and the server's certificate (for verify-full its names must include the host), or whether the server has ssl = on",
-        Class::Auth => "check the user name and password (-U/PGUSER, PGPASSWORD) and pg_hba.conf; --retry-on auth waits for the role to be created",
-        Class::NoDatabase => "create the database or fix -d/PGDATABASE; --retry-on nodb waits for it to be created",
-        Class::NotPostgres => "the peer does not speak PostgreSQL's protocol: check the host and port",
-        Class::Rejected => "the server rejected the connection: see the SQLSTATE and the server log",
+/// Control characters (and invisible reordering ones) as visible escapes: `\n`, `\x1b`,
+/// `\u{202e}`. Text from a server or a file can then neither start a new line nor send terminal
+/// escape sequences.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
     }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) && (c as u32) < 0x80 => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
-/// `host:port,.../dbname (kind)`: what pgwait waits for, for lines that name no address.
-pub fn target(conn: &ConnParams) -> String {
-    let endpoints: Vec<String> = conn.endpoints.iter().map(ToString::to_string).collect();
-    let target = format!("{}/{}", endpoints.join(","), conn.dbname);
-    match conn.target {
-        SessionAttrs::Any => target,
-        attrs => format!("{target} ({})", attrs.name()),
-    }
+/// C0 and C1 controls, DEL, line and paragraph separators, and bidirectional overrides.
+pub fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}')
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
 }
 
-/// `1.32s` under ten seconds, `12s` above.
-pub fn human(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 10.0 {
-        format!("{secs:.2}s")
-    } else {
-        format!("{secs:.0}s")
-    }
-}
+#[cfg(test)]
+mod tests;

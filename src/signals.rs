@@ -1,129 +1,293 @@
-//! Signals that end the wait: SIGTERM, SIGINT, SIGQUIT, SIGHUP.
+//! Signals as data: any signal by number, a checked signal-mask API, and the handlers that end
+//! the wait.
 //!
-//! pgwait installs real handlers (through signal-hook's self-pipe) rather than relying on default
+//! pgwait installs real handlers (through one self-pipe) rather than relying on default
 //! dispositions because, as PID 1 in a container, the kernel drops any signal that has no handler:
-//! `docker stop` would then wait its full 10 s and SIGKILL us.
+//! `docker stop` would then wait its full 10 s and SIGKILL us. Each handler writes its own signal
+//! number into the pipe, so the same mechanism serves any set of signals (a supervisor forwards
+//! nearly all of them).
 
+use std::fmt;
 use std::io::{self, Read};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream as StdUnixStream;
 
 use tokio::net::UnixStream;
 
-/// A signal that ends the wait, named by intent; numbers only at the edge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    Terminate,
-    Interrupt,
-    Quit,
-    Hangup,
-}
+/// A signal, named by intent where pgwait gives it one; any number the kernel knows is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signal(i32);
+
+/// Signal numbers and their conventional names (Linux numbering).
+const NAMES: &[(i32, &str)] = &[
+    (libc::SIGHUP, "SIGHUP"),
+    (libc::SIGINT, "SIGINT"),
+    (libc::SIGQUIT, "SIGQUIT"),
+    (libc::SIGILL, "SIGILL"),
+    (libc::SIGTRAP, "SIGTRAP"),
+    (libc::SIGABRT, "SIGABRT"),
+    (libc::SIGBUS, "SIGBUS"),
+    (libc::SIGFPE, "SIGFPE"),
+    (libc::SIGKILL, "SIGKILL"),
+    (libc::SIGUSR1, "SIGUSR1"),
+    (libc::SIGSEGV, "SIGSEGV"),
+    (libc::SIGUSR2, "SIGUSR2"),
+    (libc::SIGPIPE, "SIGPIPE"),
+    (libc::SIGALRM, "SIGALRM"),
+    (libc::SIGTERM, "SIGTERM"),
+    (libc::SIGSTKFLT, "SIGSTKFLT"),
+    (libc::SIGCHLD, "SIGCHLD"),
+    (libc::SIGCONT, "SIGCONT"),
+    (libc::SIGSTOP, "SIGSTOP"),
+    (libc::SIGTSTP, "SIGTSTP"),
+    (libc::SIGTTIN, "SIGTTIN"),
+    (libc::SIGTTOU, "SIGTTOU"),
+    (libc::SIGURG, "SIGURG"),
+    (libc::SIGXCPU, "SIGXCPU"),
+    (libc::SIGXFSZ, "SIGXFSZ"),
+    (libc::SIGVTALRM, "SIGVTALRM"),
+    (libc::SIGPROF, "SIGPROF"),
+    (libc::SIGWINCH, "SIGWINCH"),
+    (libc::SIGIO, "SIGIO"),
+    (libc::SIGPWR, "SIGPWR"),
+    (libc::SIGSYS, "SIGSYS"),
+];
 
 impl Signal {
-    /// Every signal pgwait listens for.
-    pub const ALL: [Signal; 4] = [
-        Signal::Terminate,
-        Signal::Interrupt,
-        Signal::Quit,
-        Signal::Hangup,
+    pub const HANGUP: Signal = Signal(libc::SIGHUP);
+    pub const INTERRUPT: Signal = Signal(libc::SIGINT);
+    pub const QUIT: Signal = Signal(libc::SIGQUIT);
+    pub const TERMINATE: Signal = Signal(libc::SIGTERM);
+    pub const PIPE: Signal = Signal(libc::SIGPIPE);
+
+    /// The signals that end the wait (`docker stop`, Ctrl-C, a closed terminal).
+    pub const ENDS_WAIT: [Signal; 4] = [
+        Signal::TERMINATE,
+        Signal::INTERRUPT,
+        Signal::QUIT,
+        Signal::HANGUP,
     ];
+
+    /// The signal with this number, if the kernel has one (1 to SIGRTMAX).
+    pub fn from_number(number: i32) -> Option<Self> {
+        (1..=libc::SIGRTMAX())
+            .contains(&number)
+            .then_some(Self(number))
+    }
 
     /// The signal number, for exit codes and libc calls.
     pub fn number(self) -> i32 {
-        match self {
-            Self::Terminate => libc::SIGTERM,
-            Self::Interrupt => libc::SIGINT,
-            Self::Quit => libc::SIGQUIT,
-            Self::Hangup => libc::SIGHUP,
-        }
+        self.0
     }
 
-    /// The conventional name, e.g. `SIGTERM`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Terminate => "SIGTERM",
-            Self::Interrupt => "SIGINT",
-            Self::Quit => "SIGQUIT",
-            Self::Hangup => "SIGHUP",
+    /// The conventional name, e.g. `SIGTERM`; real-time signals as `SIGRTMIN+N`.
+    pub fn name(self) -> String {
+        match NAMES.iter().find(|(n, _)| *n == self.0) {
+            Some((_, name)) => (*name).to_string(),
+            None if self.0 >= libc::SIGRTMIN() => format!("SIGRTMIN+{}", self.0 - libc::SIGRTMIN()),
+            None => format!("signal {}", self.0),
         }
     }
 }
 
-fn unblock(signals: &[Signal]) {
-    // SAFETY: plain libc calls on a sigset initialised by sigemptyset.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// A set of signals for the thread's signal mask. Every libc call's result is checked.
+#[derive(Clone, Copy)]
+pub struct SigSet(libc::sigset_t);
+
+impl SigSet {
+    /// The empty set.
+    pub fn empty() -> Self {
+        // SAFETY: sigemptyset initialises the zeroed set; it cannot fail on a valid pointer.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            Self(set)
+        }
+    }
+
+    /// The set holding `signals`.
+    pub fn of(signals: &[Signal]) -> io::Result<Self> {
+        let mut set = Self::empty();
         for signal in signals {
-            libc::sigaddset(&mut set, signal.number());
+            // SAFETY: the set is initialised; sigaddset only validates the number.
+            check(unsafe { libc::sigaddset(&mut set.0, signal.number()) })?;
         }
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        Ok(set)
+    }
+
+    /// Removes these signals from the calling thread's mask.
+    pub fn unblock(&self) -> io::Result<()> {
+        self.apply(libc::SIG_UNBLOCK).map(drop)
+    }
+
+    /// Makes this set the calling thread's whole mask; returns the mask it replaced.
+    pub fn set_mask(&self) -> io::Result<SigSet> {
+        self.apply(libc::SIG_SETMASK)
+    }
+
+    fn apply(&self, how: libc::c_int) -> io::Result<SigSet> {
+        let mut old = Self::empty();
+        // SAFETY: both sets are initialised; pthread_sigmask is the multi-thread-safe mask call
+        // (pgwait may have runtime threads), and it returns the error number instead of errno.
+        let rc = unsafe { libc::pthread_sigmask(how, &self.0, &mut old.0) };
+        match rc {
+            0 => Ok(old),
+            errno => Err(io::Error::from_raw_os_error(errno)),
+        }
     }
 }
 
-/// Waits for the handler of `signal` to write into `pipe` (readiness can be spurious).
-async fn next_byte(signal: Signal, pipe: UnixStream) -> io::Result<Signal> {
-    let mut buf = [0u8; 16];
-    loop {
-        pipe.readable().await?;
-        match pipe.try_read(&mut buf) {
-            Ok(n) if n > 0 => return Ok(signal),
-            Ok(_) => std::future::pending::<()>().await,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
+impl fmt::Debug for SigSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let members: Vec<String> = (1..=libc::SIGRTMAX())
+            // SAFETY: sigismember only reads the initialised set.
+            .filter(|n| unsafe { libc::sigismember(&self.0, *n) } == 1)
+            .map(|n| Signal(n).name())
+            .collect();
+        write!(f, "SigSet{members:?}")
     }
 }
 
-/// One self-pipe per signal: its handler writes a byte, the wait loop reads it.
+/// Turns a libc `-1 and errno` result into an `io::Result`.
+pub fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Returns `signal` to its default disposition.
+pub fn restore_default(signal: Signal) -> io::Result<()> {
+    // SAFETY: SIG_DFL has no memory-safety preconditions; the result is checked.
+    let previous = unsafe { libc::signal(signal.number(), libc::SIG_DFL) };
+    if previous == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The handlers for a set of signals, all writing into one self-pipe.
 #[derive(Debug)]
 pub struct Signals {
-    pipes: Vec<(Signal, StdUnixStream)>,
+    watched: Vec<Signal>,
+    read: StdUnixStream,
+    /// Kept open so the handlers always have somewhere to write.
+    _write: StdUnixStream,
 }
 
 impl Signals {
-    /// Installs the handlers and unblocks the signals (a parent may have blocked them, which
+    /// Installs handlers for `signals` and unblocks them (a parent may have blocked them, which
     /// would make pgwait deaf to `docker stop`). Call once, before waiting.
-    pub fn install() -> io::Result<Self> {
-        unblock(&Signal::ALL);
-        let mut pipes = Vec::new();
-        for signal in Signal::ALL {
-            let (read, write) = StdUnixStream::pair()?;
-            read.set_nonblocking(true)?;
-            signal_hook::low_level::pipe::register(signal.number(), write)?;
-            pipes.push((signal, read));
+    pub fn install(signals: &[Signal]) -> io::Result<Self> {
+        let (read, write) = StdUnixStream::pair()?;
+        read.set_nonblocking(true)?;
+        write.set_nonblocking(true)?;
+        let fd = write.as_raw_fd();
+        for &signal in signals {
+            let number = signal.number();
+            let byte = u8::try_from(number).map_err(|_| io::ErrorKind::InvalidInput)?;
+            let action = move || {
+                // send() is async-signal-safe; a full pipe already holds a pending signal.
+                // SAFETY: `fd` stays open for the life of the process (`_write` is never
+                // dropped before exit or exec), and the buffer is one valid byte.
+                unsafe { libc::send(fd, (&byte as *const u8).cast(), 1, libc::MSG_DONTWAIT) };
+            };
+            // SAFETY: the action only calls send(), which is async-signal-safe.
+            unsafe { signal_hook::low_level::register(number, action) }?;
         }
-        Ok(Self { pipes })
-    }
-
-    /// Resolves when any of the signals arrives. Needs a running tokio runtime.
-    pub async fn recv(&self) -> io::Result<Signal> {
-        let streams = self
-            .pipes
-            .iter()
-            .map(|(signal, read)| Ok((*signal, UnixStream::from_std(read.try_clone()?)?)))
-            .collect::<io::Result<Vec<_>>>()?;
-        let [(s0, p0), (s1, p1), (s2, p2), (s3, p3)]: [(Signal, UnixStream); 4] = streams
-            .try_into()
-            .expect("one pipe per signal in Signal::ALL");
-        tokio::select! {
-            r = next_byte(s0, p0) => r,
-            r = next_byte(s1, p1) => r,
-            r = next_byte(s2, p2) => r,
-            r = next_byte(s3, p3) => r,
-        }
-    }
-
-    /// Hands the signals back to the kernel's defaults before exec, and reports one that was
-    /// caught before that. Done in this order no signal is lost: one arriving before the reset
-    /// is in a pipe, one arriving after it acts as it would on the exec'd program.
-    pub fn surrender(&self) -> Option<Signal> {
-        for signal in Signal::ALL {
-            // SAFETY: setting a default disposition has no memory-safety preconditions.
-            unsafe { libc::signal(signal.number(), libc::SIG_DFL) };
-        }
-        self.pipes.iter().find_map(|(signal, read)| {
-            let mut byte = [0u8; 16];
-            matches!((&*read).read(&mut byte), Ok(n) if n > 0).then_some(*signal)
+        SigSet::of(signals)?.unblock()?;
+        Ok(Self {
+            watched: signals.to_vec(),
+            read,
+            _write: write,
         })
+    }
+
+    /// Resolves with the next signal caught. Needs a running tokio runtime.
+    pub async fn recv(&self) -> io::Result<Signal> {
+        let pipe = UnixStream::from_std(self.read.try_clone()?)?;
+        let mut byte = [0u8; 1];
+        loop {
+            pipe.readable().await?;
+            match pipe.try_read(&mut byte) {
+                Ok(1) => {
+                    return Signal::from_number(i32::from(byte[0]))
+                        .ok_or_else(|| io::ErrorKind::InvalidData.into())
+                }
+                Ok(_) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                // Readiness can be spurious.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Hands the watched signals back to the kernel's defaults before exec, and reports one that
+    /// was caught before that. Done in this order no signal is lost: one arriving before the reset
+    /// is in the pipe, one arriving after it acts as it would on the exec'd program.
+    pub fn surrender(&self) -> io::Result<Option<Signal>> {
+        for &signal in &self.watched {
+            restore_default(signal)?;
+        }
+        let mut byte = [0u8; 1];
+        Ok(match (&self.read).read(&mut byte) {
+            Ok(1) => Signal::from_number(i32::from(byte[0])),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_kernel_numbering() {
+        let table = [
+            (libc::SIGTERM, "SIGTERM"),
+            (libc::SIGINT, "SIGINT"),
+            (libc::SIGWINCH, "SIGWINCH"),
+            (libc::SIGUSR2, "SIGUSR2"),
+            (libc::SIGRTMIN(), "SIGRTMIN+0"),
+            (libc::SIGRTMIN() + 3, "SIGRTMIN+3"),
+        ];
+        for (number, name) in table {
+            assert_eq!(Signal::from_number(number).unwrap().name(), name);
+        }
+        assert_eq!(Signal::from_number(0), None);
+        assert_eq!(Signal::from_number(libc::SIGRTMAX() + 1), None);
+    }
+
+    #[test]
+    fn a_set_replaces_and_restores_the_thread_mask() {
+        // Runs on its own test thread: the mask change is local to it.
+        let set = SigSet::of(&[Signal::from_number(libc::SIGUSR2).unwrap()]).unwrap();
+        let before = set.set_mask().unwrap();
+        let during = before.set_mask().unwrap();
+        // SAFETY: reads an initialised set.
+        assert_eq!(unsafe { libc::sigismember(&during.0, libc::SIGUSR2) }, 1);
+        assert_eq!(format!("{during:?}"), "SigSet[\"SIGUSR2\"]");
+    }
+
+    #[test]
+    fn an_invalid_signal_number_is_an_error_not_a_crash() {
+        let bogus = Signal(4096);
+        assert!(SigSet::of(&[bogus]).is_err());
+    }
+
+    #[test]
+    fn a_caught_signal_reaches_the_pipe_with_its_number() {
+        let usr1 = Signal::from_number(libc::SIGUSR1).unwrap();
+        let signals = Signals::install(&[usr1]).unwrap();
+        // SAFETY: raise() sends to this thread; the handler above catches it.
+        unsafe { libc::raise(libc::SIGUSR1) };
+        assert_eq!(signals.surrender().unwrap(), Some(usr1));
     }
 }

@@ -1,6 +1,7 @@
 //! The wait loop, read like tini's main loop: attempt → classify → decide → wait for
 //! (backoff | signal | deadline). It takes a [`Probe`] and tokio's clock so it can be tested
-//! with a scripted probe and paused time.
+//! with a scripted probe and paused time. It says what happens as [`Event`]s; the policy decides
+//! retry or stop, and the loop only follows that [`Decision`].
 
 use std::future::Future;
 use std::io::Write;
@@ -8,19 +9,24 @@ use std::time::Duration;
 
 use tokio::time::{sleep, sleep_until, Instant};
 
+use crate::event::Event;
 use crate::policy::{Decision, Policy, RetryOn};
-use crate::probe::{AttemptError, Limits, Probe, Ready};
+use crate::probe::{AttemptError, Plan, Probe, Ready};
 use crate::report::Reporter;
 use crate::signals::Signal;
 
-/// The knobs of one wait.
+/// How to wait, whatever the target.
 #[derive(Debug, Clone)]
-pub struct WaitOptions {
+pub struct WaitSettings {
     /// Overall deadline; `None` waits forever.
     pub timeout: Option<Duration>,
+    /// Bound on one whole attempt (`--connect-timeout`).
     pub attempt_timeout: Duration,
+    /// `--once`: a single attempt.
     pub once: bool,
+    /// Normally permanent classes to retry all the same.
     pub retry_on: RetryOn,
+    /// How often to say "still waiting"; `None`: never.
     pub status_interval: Option<Duration>,
     /// Seeds the jitter (tests); `None` seeds from the OS.
     pub seed: Option<u64>,
@@ -40,9 +46,11 @@ pub enum Outcome {
         elapsed: Duration,
         last: Option<AttemptError>,
     },
-    /// A permanent failure the user did not opt to retry.
+    /// The policy rejected a failure as permanent.
     Rejected {
         error: AttemptError,
+        attempts: u32,
+        elapsed: Duration,
     },
     Interrupted {
         signal: Signal,
@@ -54,34 +62,52 @@ pub enum Outcome {
 enum End {
     Ready(Ready),
     Rejected(AttemptError),
-    OnceFailed,
+    GaveUp,
 }
 
+/// What the loop has seen so far; kept outside it so the deadline can read it.
 #[derive(Default)]
 struct Progress {
     attempts: u32,
     last: Option<AttemptError>,
+    /// When "still waiting" was last said.
+    last_status: Duration,
+}
+
+/// One wait for one target, with its reporter.
+struct Waiter<'a, W: Write> {
+    target: &'a str,
+    settings: &'a WaitSettings,
+    reporter: &'a mut Reporter<W>,
+    start: Instant,
 }
 
 /// Waits until `probe` succeeds, a permanent failure, the deadline, or `interrupt` resolves.
 pub async fn wait<P: Probe, W: Write>(
     probe: &mut P,
-    opts: &WaitOptions,
+    target: &str,
+    settings: &WaitSettings,
     reporter: &mut Reporter<W>,
     interrupt: impl Future<Output = Signal>,
 ) -> Outcome {
-    let start = Instant::now();
+    let mut waiter = Waiter {
+        target,
+        settings,
+        reporter,
+        start: Instant::now(),
+    };
     let mut progress = Progress::default();
     let raced = {
-        let attempts = attempt_loop(probe, opts, reporter, &mut progress, start);
+        let deadline = settings.timeout.map(|t| waiter.start + t);
+        let attempts = waiter.attempt_loop(probe, &mut progress);
         tokio::select! {
             biased;
             signal = interrupt => Err(Some(signal)),
-            () = until(opts.timeout.map(|t| start + t)) => Err(None),
+            () = until(deadline) => Err(None),
             end = attempts => Ok(end),
         }
     };
-    let elapsed = start.elapsed();
+    let elapsed = waiter.start.elapsed();
     let attempts = progress.attempts;
     let outcome = match raced {
         Ok(End::Ready(ready)) => Outcome::Ready {
@@ -89,60 +115,120 @@ pub async fn wait<P: Probe, W: Write>(
             attempts,
             elapsed,
         },
-        Ok(End::Rejected(error)) => Outcome::Rejected { error },
-        Ok(End::OnceFailed) | Err(None) => Outcome::NotReady {
+        Ok(End::Rejected(error)) => Outcome::Rejected {
+            error,
+            attempts,
+            elapsed,
+        },
+        Ok(End::GaveUp) | Err(None) => Outcome::NotReady {
             attempts,
             elapsed,
             last: progress.last,
         },
         Err(Some(signal)) => Outcome::Interrupted { signal, elapsed },
     };
-    report(reporter, &outcome);
+    waiter.report(&outcome);
     outcome
 }
 
-async fn attempt_loop<P: Probe, W: Write>(
-    probe: &mut P,
-    opts: &WaitOptions,
-    reporter: &mut Reporter<W>,
-    progress: &mut Progress,
-    start: Instant,
-) -> End {
-    let mut policy = Policy::new(opts.retry_on, opts.seed);
-    loop {
-        progress.attempts += 1;
-        let limits = Limits {
-            deadline: Instant::now() + opts.attempt_timeout,
-            connect_timeout: policy.connect_timeout(opts.attempt_timeout),
-        };
-        let error = match probe.attempt(limits).await {
-            Ok(ready) => return End::Ready(ready),
-            Err(error) => error,
-        };
-        let class = error.class();
-        let decision = if opts.once {
-            Decision::GiveUp
-        } else {
-            policy.next(class)
-        };
-        reporter.failed(progress.attempts, start.elapsed(), &error, decision);
-        match decision {
-            Decision::GiveUp if class.is_permanent() => return End::Rejected(error),
-            Decision::GiveUp => {
-                progress.last = Some(error);
-                return End::OnceFailed;
-            }
-            Decision::RetryAfter(delay) => {
-                reporter.tick(
-                    opts.status_interval,
-                    start.elapsed(),
-                    progress.attempts,
-                    &error,
-                );
-                progress.last = Some(error);
-                sleep(delay).await;
+impl<W: Write> Waiter<'_, W> {
+    async fn attempt_loop<P: Probe>(&mut self, probe: &mut P, progress: &mut Progress) -> End {
+        let mut policy = Policy::new(
+            self.settings.retry_on,
+            self.settings.once,
+            self.settings.seed,
+        );
+        loop {
+            progress.attempts += 1;
+            let plan = Plan {
+                deadline: Instant::now() + self.settings.attempt_timeout,
+                tcp_connect_limit: policy.tcp_connect_limit(self.settings.attempt_timeout),
+                rejects: policy.rejects(),
+            };
+            let error = match probe.attempt(plan).await {
+                Ok(ready) => return End::Ready(ready),
+                Err(error) => error,
+            };
+            let decision = policy.next(error.class());
+            self.reporter.emit(&Event::AttemptFailed {
+                target: self.target,
+                attempt: progress.attempts,
+                elapsed: self.start.elapsed(),
+                error: &error,
+                decision,
+            });
+            match decision {
+                Decision::Reject => return End::Rejected(error),
+                Decision::GiveUp => {
+                    progress.last = Some(error);
+                    return End::GaveUp;
+                }
+                Decision::Retry { after, .. } => {
+                    self.status(progress, &error);
+                    progress.last = Some(error);
+                    sleep(after).await;
+                }
             }
         }
+    }
+
+    /// Says "still waiting" once per status interval.
+    fn status(&mut self, progress: &mut Progress, last: &AttemptError) {
+        let Some(interval) = self.settings.status_interval else {
+            return;
+        };
+        let elapsed = self.start.elapsed();
+        if elapsed < progress.last_status + interval {
+            return;
+        }
+        progress.last_status = elapsed;
+        self.reporter.emit(&Event::StillWaiting {
+            target: self.target,
+            elapsed,
+            attempts: progress.attempts,
+            last,
+        });
+    }
+
+    fn report(&mut self, outcome: &Outcome) {
+        let target = self.target;
+        let event = match outcome {
+            Outcome::Ready {
+                ready,
+                attempts,
+                elapsed,
+            } => Event::Ready {
+                target,
+                elapsed: *elapsed,
+                attempts: *attempts,
+                ready,
+            },
+            Outcome::NotReady {
+                attempts,
+                elapsed,
+                last,
+            } => Event::NotReady {
+                target,
+                elapsed: *elapsed,
+                attempts: *attempts,
+                last: last.as_ref(),
+            },
+            Outcome::Rejected {
+                error,
+                attempts,
+                elapsed,
+            } => Event::Rejected {
+                target,
+                attempts: *attempts,
+                elapsed: *elapsed,
+                error,
+            },
+            Outcome::Interrupted { signal, elapsed } => Event::Interrupted {
+                signal: *signal,
+                elapsed: *elapsed,
+            },
+        };
+        self.reporter.emit(&event);
     }
 }
 
@@ -150,23 +236,6 @@ async fn until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-fn report<W: Write>(reporter: &mut Reporter<W>, outcome: &Outcome) {
-    match outcome {
-        Outcome::Ready {
-            ready,
-            attempts,
-            elapsed,
-        } => reporter.ready(*elapsed, *attempts, ready),
-        Outcome::NotReady {
-            attempts,
-            elapsed,
-            last,
-        } => reporter.not_ready(*elapsed, *attempts, last.as_ref()),
-        Outcome::Rejected { error, .. } => reporter.rejected(error),
-        Outcome::Interrupted { signal, elapsed } => reporter.interrupted(signal.name(), *elapsed),
     }
 }
 

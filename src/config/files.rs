@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{env_string, setting, ConfigError, Environment};
-use crate::cli::Opts;
+use crate::cli::{Id, Opts};
 use crate::conninfo::{self, ConnError, Defaults, Origin, Settings};
 
 /// Where libpq looks for the system-wide `pg_service.conf` without `PGSYSCONFDIR` (Debian's path).
@@ -20,17 +20,17 @@ pub(super) fn apply_service_file(
         return Ok(());
     };
     let user_file = match env_string(env, "PGSERVICEFILE")? {
-        Some(path) => Some((PathBuf::from(path), "PGSERVICEFILE")),
+        Some(path) => Some((PathBuf::from(path), Origin::Env("PGSERVICEFILE"))),
         None => defaults
             .home
             .as_ref()
-            .map(|h| (h.join(".pg_service.conf"), "the home directory")),
+            .map(|h| (h.join(".pg_service.conf"), Origin::HomeDir)),
     };
     let sysconfdir =
         env_string(env, "PGSYSCONFDIR")?.unwrap_or_else(|| DEFAULT_SYSCONFDIR.to_string());
     let system_file = (
         Path::new(&sysconfdir).join("pg_service.conf"),
-        "PGSYSCONFDIR",
+        Origin::Env("PGSYSCONFDIR"),
     );
     for (path, source) in user_file.into_iter().chain([system_file]) {
         let text = match std::fs::read_to_string(&path) {
@@ -58,13 +58,7 @@ pub(super) fn apply_password_file(
     opts: &Opts,
     env: &dyn Environment,
 ) -> Result<(), ConfigError> {
-    let Some((path, source)) = setting(
-        &opts.password_file,
-        "--password-file",
-        "PGWAIT_PASSWORD_FILE",
-        env,
-    )?
-    else {
+    let Some((path, origin)) = setting(opts, Id::PasswordFile, env)? else {
         return Ok(());
     };
     if settings
@@ -74,22 +68,17 @@ pub(super) fn apply_password_file(
         return Ok(());
     }
     let text =
-        std::fs::read_to_string(&path).map_err(|e| unreadable(&source, Path::new(&path), e))?;
+        std::fs::read_to_string(&path).map_err(|e| unreadable(origin, Path::new(&path), e))?;
     let password = text
         .strip_suffix('\n')
         .map(|t| t.strip_suffix('\r').unwrap_or(t))
         .unwrap_or(&text);
-    let origin = if source.starts_with("--") {
-        Origin::Flag("--password-file")
-    } else {
-        Origin::Env("PGWAIT_PASSWORD_FILE")
-    };
     Ok(settings.set("password", password.to_string(), origin)?)
 }
 
-fn unreadable(source: &str, path: &Path, e: std::io::Error) -> ConfigError {
+fn unreadable(source: Origin, path: &Path, e: std::io::Error) -> ConfigError {
     ConfigError::Unreadable {
-        source: source.to_string(),
+        source,
         path: path.display().to_string(),
         detail: e.to_string(),
     }

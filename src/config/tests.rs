@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::conninfo::Endpoint;
+use crate::policy::RETRY_ON_NAMES;
 
 fn system() -> Defaults {
     Defaults {
@@ -22,7 +23,7 @@ fn build_with(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError
 }
 
 fn endpoint(config: &Config) -> String {
-    config
+    config.targets[0]
         .conn
         .endpoints
         .iter()
@@ -43,8 +44,8 @@ fn flags_beat_conninfo_which_beats_pg_variables() {
     assert_eq!(
         (
             endpoint(&c).as_str(),
-            c.conn.user.as_str(),
-            c.conn.dbname.as_str()
+            c.targets[0].conn.user.as_str(),
+            c.targets[0].conn.dbname.as_str()
         ),
         ("envhost:1111", "envuser", "envdb")
     );
@@ -52,8 +53,8 @@ fn flags_beat_conninfo_which_beats_pg_variables() {
     assert_eq!(
         (
             endpoint(&c).as_str(),
-            c.conn.user.as_str(),
-            c.conn.dbname.as_str()
+            c.targets[0].conn.user.as_str(),
+            c.targets[0].conn.dbname.as_str()
         ),
         ("cihost:2222", "envuser", "cidb")
     );
@@ -72,7 +73,7 @@ fn flags_beat_conninfo_which_beats_pg_variables() {
     )
     .unwrap();
     assert_eq!(
-        (endpoint(&c).as_str(), c.conn.user.as_str()),
+        (endpoint(&c).as_str(), c.targets[0].conn.user.as_str()),
         ("flaghost:3333", "flaguser")
     );
 }
@@ -84,20 +85,20 @@ fn database_url_is_used_only_when_nothing_else_names_a_connection() {
     assert_eq!(
         (
             endpoint(&c).as_str(),
-            c.conn.user.as_str(),
-            c.conn.dbname.as_str()
+            c.targets[0].conn.user.as_str(),
+            c.targets[0].conn.dbname.as_str()
         ),
         ("urlhost:4444", "urluser", "urldb")
     );
-    assert_eq!(c.conn.password.as_ref().unwrap().expose(), "pw");
+    assert_eq!(c.targets[0].conn.password.as_ref().unwrap().expose(), "pw");
     let c = build_with(&[], &[url, ("PGHOST", "envhost")]).unwrap();
     assert_eq!(
-        (endpoint(&c).as_str(), c.conn.user.as_str()),
+        (endpoint(&c).as_str(), c.targets[0].conn.user.as_str()),
         ("envhost:5432", "osuser")
     );
     let c = build_with(&["-d", "other"], &[url]).unwrap();
     assert_eq!(
-        (endpoint(&c).as_str(), c.conn.dbname.as_str()),
+        (endpoint(&c).as_str(), c.targets[0].conn.dbname.as_str()),
         ("localhost:5432", "other")
     );
     let c = build_with(&["-U", "me"], &[url]).unwrap();
@@ -107,13 +108,18 @@ fn database_url_is_used_only_when_nothing_else_names_a_connection() {
 #[test]
 fn pgwait_settings_come_from_flags_then_variables_then_defaults() {
     let c = build_with(&[], &[]).unwrap();
-    assert_eq!(c.timeout, Some(DEFAULT_TIMEOUT));
-    assert_eq!(c.attempt_timeout, DEFAULT_ATTEMPT_TIMEOUT);
-    assert_eq!(c.status_interval, Some(DEFAULT_STATUS_INTERVAL));
+    assert_eq!(c.wait.timeout, Some(DEFAULT_TIMEOUT));
+    assert_eq!(c.wait.attempt_timeout, DEFAULT_ATTEMPT_TIMEOUT);
+    assert_eq!(c.wait.status_interval, Some(DEFAULT_STATUS_INTERVAL));
     assert_eq!(
-        (c.once, c.verbosity, c.retry_on),
+        (c.wait.once, c.log.verbosity, c.wait.retry_on),
         (false, Verbosity::Normal, RetryOn::default())
     );
+    assert_eq!(c.log.format, LogFormat::Text);
+    let json = build_with(&[], &[("PGWAIT_LOG_FORMAT", "json")]).unwrap();
+    assert_eq!(json.log.format, LogFormat::Json);
+    let flag = build_with(&["--log-format", "text"], &[("PGWAIT_LOG_FORMAT", "json")]).unwrap();
+    assert_eq!(flag.log.format, LogFormat::Text);
 
     let env = [
         ("PGWAIT_TIMEOUT", "90s"),
@@ -123,41 +129,30 @@ fn pgwait_settings_come_from_flags_then_variables_then_defaults() {
     ];
     let c = build_with(&[], &env).unwrap();
     assert_eq!(
-        (c.timeout, c.once, c.verbosity),
+        (c.wait.timeout, c.wait.once, c.log.verbosity),
         (Some(Duration::from_secs(90)), true, Verbosity::Verbose)
     );
-    assert_eq!(
-        c.retry_on,
-        RetryOn {
-            auth: true,
-            nodb: false
-        }
-    );
+    assert_eq!(c.wait.retry_on, RetryOn::parse("auth").unwrap());
 
     let c = build_with(&["-t", "500ms", "--retry-on", "nodb,auth", "-q"], &env).unwrap();
     assert_eq!(
-        (c.timeout, c.verbosity),
+        (c.wait.timeout, c.log.verbosity),
         (Some(Duration::from_millis(500)), Verbosity::Quiet)
     );
-    assert_eq!(
-        c.retry_on,
-        RetryOn {
-            auth: true,
-            nodb: true
-        }
-    );
+    assert_eq!(c.wait.retry_on, RetryOn::parse("auth,nodb").unwrap());
 }
 
 #[test]
 fn zero_timeout_waits_forever_and_bare_numbers_are_seconds() {
-    assert_eq!(build_with(&["-t", "0"], &[]).unwrap().timeout, None);
+    assert_eq!(build_with(&["-t", "0"], &[]).unwrap().wait.timeout, None);
     assert_eq!(
-        build_with(&["-t", "45"], &[]).unwrap().timeout,
+        build_with(&["-t", "45"], &[]).unwrap().wait.timeout,
         Some(Duration::from_secs(45))
     );
     assert_eq!(
         build_with(&["--status-interval", "0"], &[])
             .unwrap()
+            .wait
             .status_interval,
         None
     );
@@ -166,22 +161,22 @@ fn zero_timeout_waits_forever_and_bare_numbers_are_seconds() {
 #[test]
 fn attempt_timeout_precedence() {
     let from_pg = build_with(&[], &[("PGCONNECT_TIMEOUT", "3")]).unwrap();
-    assert_eq!(from_pg.attempt_timeout, Duration::from_secs(3));
+    assert_eq!(from_pg.wait.attempt_timeout, Duration::from_secs(3));
     let from_conninfo =
         build_with(&["-d", "connect_timeout=4"], &[("PGCONNECT_TIMEOUT", "3")]).unwrap();
-    assert_eq!(from_conninfo.attempt_timeout, Duration::from_secs(4));
+    assert_eq!(from_conninfo.wait.attempt_timeout, Duration::from_secs(4));
     let from_var = build_with(
         &["-d", "connect_timeout=4"],
         &[("PGWAIT_CONNECT_TIMEOUT", "2s")],
     )
     .unwrap();
-    assert_eq!(from_var.attempt_timeout, Duration::from_secs(2));
+    assert_eq!(from_var.wait.attempt_timeout, Duration::from_secs(2));
     let from_flag = build_with(
         &["--connect-timeout", "1500ms"],
         &[("PGWAIT_CONNECT_TIMEOUT", "2s")],
     )
     .unwrap();
-    assert_eq!(from_flag.attempt_timeout, Duration::from_millis(1500));
+    assert_eq!(from_flag.wait.attempt_timeout, Duration::from_millis(1500));
 }
 
 #[test]
@@ -235,8 +230,9 @@ fn separator_without_command_is_an_error() {
     let c = build_with(&["--", "app", "--flag"], &[]).unwrap();
     assert_eq!(
         c.command,
-        vec![OsString::from("app"), OsString::from("--flag")]
+        Command::from_argv(vec![OsString::from("app"), OsString::from("--flag")])
     );
+    assert_eq!(build_with(&[], &[]).unwrap().command, None);
 }
 
 #[test]
@@ -274,15 +270,24 @@ fn password_files_beat_pgpassword_but_not_the_connection_string() {
     std::fs::write(&file, "from-file\n").unwrap();
     let path = file.to_str().unwrap();
     let c = build_with(&["--password-file", path], &[("PGPASSWORD", "from-env")]).unwrap();
-    assert_eq!(c.conn.password.unwrap().expose(), "from-file");
+    assert_eq!(
+        c.targets[0].conn.password.as_ref().unwrap().expose(),
+        "from-file"
+    );
     let c = build_with(
         &[],
         &[("PGWAIT_PASSWORD_FILE", path), ("PGPASSWORD", "from-env")],
     )
     .unwrap();
-    assert_eq!(c.conn.password.unwrap().expose(), "from-file");
+    assert_eq!(
+        c.targets[0].conn.password.as_ref().unwrap().expose(),
+        "from-file"
+    );
     let c = build_with(&["--password-file", path, "-d", "password=typed"], &[]).unwrap();
-    assert_eq!(c.conn.password.unwrap().expose(), "typed");
+    assert_eq!(
+        c.targets[0].conn.password.as_ref().unwrap().expose(),
+        "typed"
+    );
     let err = build_with(&["--password-file", "/nonexistent/pw"], &[]).unwrap_err();
     assert!(
         err.to_string().contains("--password-file") && err.to_string().contains("/nonexistent/pw"),
@@ -318,4 +323,36 @@ fn services_come_from_the_user_file_then_the_system_file() {
     let err = build_with(&["-d", "service=nope"], &env).unwrap_err();
     assert!(err.to_string().contains("service \"nope\""), "{err}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_retry_on_error_lists_every_name_the_policy_accepts() {
+    for (name, _) in RETRY_ON_NAMES {
+        assert!(RETRY_ON_EXPECTED.contains(name), "{name}");
+    }
+}
+
+#[test]
+fn setting_origins_are_typed_for_flags_and_variables() {
+    let err = build_with(&["--password-file", "/nonexistent/secret"], &[]).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::Unreadable { source: Origin::Flag(names), .. } if *names == "--password-file"),
+        "{err:?}"
+    );
+    let err = build_with(&[], &[("PGWAIT_PASSWORD_FILE", "/nonexistent/secret")]).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ConfigError::Unreadable {
+                source: Origin::Env("PGWAIT_PASSWORD_FILE"),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = build_with(&["--log-format", "yaml"], &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid value \"yaml\" for --log-format: expected text or json"
+    );
 }

@@ -28,7 +28,7 @@ pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
 /// Where a setting came from, so errors can name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    /// A command-line flag, e.g. `-p/--port`.
+    /// A command-line flag, by its names in the flag table, e.g. `-p, --port`.
     Flag(&'static str),
     /// The connection string given with `-d/--dbname`.
     DbnameArg,
@@ -36,15 +36,18 @@ pub enum Origin {
     Env(&'static str),
     /// A service file entry.
     Service,
+    /// A file libpq looks for in the home directory (`~/.pg_service.conf`).
+    HomeDir,
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Flag(flag) => write!(f, "{flag}"),
+            Self::Flag(names) => f.write_str(&names.replace(", ", "/")),
             Self::DbnameArg => write!(f, "-d/--dbname"),
             Self::Env(var) => write!(f, "{var}"),
             Self::Service => write!(f, "the service file"),
+            Self::HomeDir => write!(f, "the home directory"),
         }
     }
 }
@@ -305,7 +308,7 @@ pub struct ConnParams {
     pub connect_timeout: Option<Duration>,
     pub tls: TlsParams,
     pub channel_binding: ChannelBinding,
-    pub target: SessionAttrs,
+    pub session_attrs: SessionAttrs,
 }
 
 /// The machine facts libpq's defaults depend on.

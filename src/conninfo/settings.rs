@@ -126,7 +126,7 @@ impl Settings {
                     "disable, prefer or require",
                 )?
                 .unwrap_or(ChannelBinding::Prefer),
-            target: self.target()?,
+            session_attrs: self.session_attrs()?,
         })
     }
 
@@ -166,7 +166,7 @@ impl Settings {
         }
     }
 
-    fn target(&self) -> Result<SessionAttrs, ConnError> {
+    fn session_attrs(&self) -> Result<SessionAttrs, ConnError> {
         use SessionAttrs::*;
         let table = [
             ("any", Any),

@@ -51,7 +51,7 @@ fn applies_libpq_defaults() {
         })
     );
     assert_eq!(
-        (p.channel_binding, p.target),
+        (p.channel_binding, p.session_attrs),
         (ChannelBinding::Prefer, SessionAttrs::Any)
     );
     let with_socket = Settings::default().resolve(&defaults(true)).unwrap();
@@ -203,7 +203,7 @@ fn every_sslmode_and_session_attribute_parses() {
         assert_eq!(
             resolve(&[("target_session_attrs", name)])
                 .unwrap()
-                .target
+                .session_attrs
                 .name(),
             name
         );

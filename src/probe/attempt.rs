@@ -3,13 +3,21 @@
 //! `target_session_attrs` (including prefer-standby's second pass).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use super::pg::{self, Session, Transport};
-use super::{tcp, AddrFailure, AttemptError, Limits, Probe, Ready};
-use crate::classify::{Class, Failure};
+use super::{tcp, AddrFailure, AttemptError, Plan, Probe, Ready};
+use crate::classify::{classify, Class, Failure};
 use crate::conninfo::{ConnParams, Endpoint, SessionAttrs, SslMode};
 use crate::passfile::PassFile;
 use crate::tls::Tls;
+
+/// Where one connection goes: typed, so a TCP endpoint always has its resolved address.
+#[derive(Debug, Clone)]
+enum Route {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
 
 /// Resolve, connect, negotiate TLS, authenticate, check the session kind, Terminate.
 #[derive(Debug)]
@@ -32,15 +40,18 @@ impl PgProbe {
     async fn pass(
         &self,
         attrs: SessionAttrs,
-        limits: Limits,
+        plan: Plan,
         failures: &mut Vec<AddrFailure>,
     ) -> Option<Ready> {
         for endpoint in &self.params.endpoints {
-            if let Some(ready) = self.try_endpoint(endpoint, attrs, limits, failures).await {
+            if let Some(ready) = self.try_endpoint(endpoint, attrs, plan, failures).await {
                 return Some(ready);
             }
             // libpq: once a server has rejected us outright, the remaining hosts are not tried.
-            if failures.last().is_some_and(|f| f.class.is_permanent()) {
+            if failures
+                .last()
+                .is_some_and(|f| plan.rejects.contains(f.class))
+            {
                 break;
             }
         }
@@ -51,30 +62,38 @@ impl PgProbe {
         &self,
         endpoint: &Endpoint,
         attrs: SessionAttrs,
-        limits: Limits,
+        plan: Plan,
         failures: &mut Vec<AddrFailure>,
     ) -> Option<Ready> {
-        let addrs = match endpoint {
-            Endpoint::Socket { .. } => vec![None],
+        let routes = match endpoint {
+            Endpoint::Socket { dir, port } => {
+                vec![Route::Unix(dir.join(format!(".s.PGSQL.{port}")))]
+            }
             Endpoint::Tcp {
                 host,
                 hostaddr,
                 port,
-            } => match tcp::resolve(host, *hostaddr, *port, limits.deadline).await {
-                Ok(addrs) => addrs.into_iter().map(Some).collect(),
+            } => match tcp::resolve(host, *hostaddr, *port, plan.deadline).await {
+                Ok(addrs) => addrs.into_iter().map(Route::Tcp).collect(),
                 Err(failure) => {
                     failures.push(AddrFailure::new(endpoint.to_string(), failure));
                     return None;
                 }
             },
         };
-        for addr in addrs {
-            let target = addr.map_or_else(|| endpoint.to_string(), |a| tcp::label(endpoint, a));
-            match self.with_sslmode(endpoint, addr, attrs, limits).await {
-                Ok(()) => return Some(Ready { target }),
-                Err(failure) => failures.push(AddrFailure::new(target, failure)),
+        for route in routes {
+            let address = match &route {
+                Route::Tcp(addr) => tcp::label(endpoint, *addr),
+                Route::Unix(_) => endpoint.to_string(),
+            };
+            match self.with_sslmode(endpoint, &route, attrs, plan).await {
+                Ok(()) => return Some(Ready { address }),
+                Err(failure) => failures.push(AddrFailure::new(address, failure)),
             }
-            if failures.last().is_some_and(|f| f.class.is_permanent()) {
+            if failures
+                .last()
+                .is_some_and(|f| plan.rejects.contains(f.class))
+            {
                 return None;
             }
         }
@@ -85,15 +104,15 @@ impl PgProbe {
     async fn with_sslmode(
         &self,
         endpoint: &Endpoint,
-        addr: Option<SocketAddr>,
+        route: &Route,
         attrs: SessionAttrs,
-        limits: Limits,
+        plan: Plan,
     ) -> Result<(), Failure> {
-        let tls = match (&self.tls, addr) {
-            (Some(tls), Some(_)) => tls,
+        let tls = match (&self.tls, route) {
+            (Some(tls), Route::Tcp(_)) => tls,
             _ => {
                 return self
-                    .session(endpoint, addr, attrs, limits, Transport::Plain)
+                    .session(endpoint, route, attrs, plan, Transport::Plain)
                     .await
             }
         };
@@ -103,21 +122,21 @@ impl PgProbe {
         };
         match tls.mode {
             SslMode::Allow => match self
-                .session(endpoint, addr, attrs, limits, Transport::Plain)
+                .session(endpoint, route, attrs, plan, Transport::Plain)
                 .await
             {
                 // e.g. pg_hba.conf has only hostssl lines: try again with TLS.
-                Err(Failure::Server { sqlstate, .. }) if sqlstate.starts_with("28") => {
-                    self.session(endpoint, addr, attrs, limits, required).await
+                Err(failure @ Failure::Server { .. }) if classify(&failure) == Class::Auth => {
+                    self.session(endpoint, route, attrs, plan, required).await
                 }
                 other => other,
             },
             SslMode::Prefer => match self
                 .session(
                     endpoint,
-                    addr,
+                    route,
                     attrs,
-                    limits,
+                    plan,
                     Transport::Tls {
                         tls,
                         required: false,
@@ -126,12 +145,12 @@ impl PgProbe {
                 .await
             {
                 Err(Failure::Tls { .. }) => {
-                    self.session(endpoint, addr, attrs, limits, Transport::Plain)
+                    self.session(endpoint, route, attrs, plan, Transport::Plain)
                         .await
                 }
                 other => other,
             },
-            _ => self.session(endpoint, addr, attrs, limits, required).await,
+            _ => self.session(endpoint, route, attrs, plan, required).await,
         }
     }
 
@@ -139,9 +158,9 @@ impl PgProbe {
     async fn session(
         &self,
         endpoint: &Endpoint,
-        addr: Option<SocketAddr>,
+        route: &Route,
         attrs: SessionAttrs,
-        limits: Limits,
+        plan: Plan,
         transport: Transport<'_>,
     ) -> Result<(), Failure> {
         let password = self.params.password.clone().or_else(|| {
@@ -159,38 +178,34 @@ impl PgProbe {
             host,
             attrs,
         };
-        match (endpoint, addr) {
-            (Endpoint::Tcp { .. }, Some(addr)) => {
-                let stream = tcp::connect_tcp(addr, limits).await?;
-                pg::check(stream, &session, limits.deadline).await
+        match route {
+            Route::Tcp(addr) => {
+                let stream = tcp::connect_tcp(*addr, plan).await?;
+                pg::check(stream, &session, plan.deadline).await
             }
-            (Endpoint::Socket { dir, port }, _) => {
-                let stream =
-                    tcp::connect_unix(&dir.join(format!(".s.PGSQL.{port}")), limits).await?;
-                pg::check(stream, &session, limits.deadline).await
-            }
-            (Endpoint::Tcp { .. }, None) => {
-                unreachable!("TCP endpoints are tried per resolved address")
+            Route::Unix(path) => {
+                let stream = tcp::connect_unix(path, plan).await?;
+                pg::check(stream, &session, plan.deadline).await
             }
         }
     }
 }
 
 impl Probe for PgProbe {
-    async fn attempt(&mut self, limits: Limits) -> Result<Ready, AttemptError> {
+    async fn attempt(&mut self, plan: Plan) -> Result<Ready, AttemptError> {
         let mut failures = Vec::new();
-        let first = match self.params.target {
+        let first = match self.params.session_attrs {
             SessionAttrs::PreferStandby => SessionAttrs::Standby,
             other => other,
         };
-        if let Some(ready) = self.pass(first, limits, &mut failures).await {
+        if let Some(ready) = self.pass(first, plan, &mut failures).await {
             return Ok(ready);
         }
         // prefer-standby: no standby anywhere, so any working server will do (libpq's second pass).
         let some_server_works = failures.iter().any(|f| f.class == Class::WrongKind);
-        if self.params.target == SessionAttrs::PreferStandby && some_server_works {
+        if self.params.session_attrs == SessionAttrs::PreferStandby && some_server_works {
             failures.clear();
-            if let Some(ready) = self.pass(SessionAttrs::Any, limits, &mut failures).await {
+            if let Some(ready) = self.pass(SessionAttrs::Any, plan, &mut failures).await {
                 return Ok(ready);
             }
         }

@@ -1,4 +1,5 @@
 //! One readiness attempt: reach each configured server in libpq order and run `SELECT 1`.
+//! The probe reports what happened as data ([`AttemptError`]); report.rs words it.
 //!
 //! The [`Probe`] trait is the seam that lets the wait loop be tested with a scripted probe;
 //! [`PgProbe`] is the real one. PostgreSQL client types stay inside [`pg`].
@@ -9,7 +10,6 @@ mod pg;
 mod tcp;
 mod tls_stream;
 
-use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
@@ -17,38 +17,42 @@ use tokio::time::Instant;
 
 pub use attempt::PgProbe;
 
-use crate::classify::{classify, Class, Failure};
+use crate::classify::{classify, Class, ClassSet, Failure};
 
-/// Time limits for one attempt.
+/// How one attempt is to be made: its time limits, and when to stop trying further servers.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub struct Plan {
     /// The whole attempt ends by then, whatever phase it is in.
     pub deadline: Instant,
     /// Limit on each TCP connect, so dropped SYNs don't hold an attempt for the kernel's retries.
-    pub connect_timeout: Duration,
+    pub tcp_connect_limit: Duration,
+    /// The policy's answer to "does this class end the wait?": after such a failure the remaining
+    /// servers are not tried (libpq stops at an outright rejection too).
+    pub rejects: ClassSet,
 }
 
 /// A successful attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ready {
     /// The server that answered, e.g. `db:5432 (172.18.0.2)`.
-    pub target: String,
+    pub address: String,
 }
 
 /// One server address that failed, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddrFailure {
-    pub target: String,
+    /// The address tried, e.g. `db:5432 (172.18.0.2)` or a socket path.
+    pub address: String,
     pub failure: Failure,
     pub class: Class,
 }
 
 impl AddrFailure {
-    /// Classifies `failure` at `target`.
-    pub fn new(target: String, failure: Failure) -> Self {
+    /// Classifies `failure` at `address`.
+    pub fn new(address: String, failure: Failure) -> Self {
         let class = classify(&failure);
         Self {
-            target,
+            address,
             failure,
             class,
         }
@@ -62,7 +66,7 @@ pub struct AttemptError {
 }
 
 impl AttemptError {
-    /// The failure that got furthest (the first of equals): it decides the retry class.
+    /// The failure that got furthest (the first of equals): it decides the attempt's class.
     pub fn primary(&self) -> &AddrFailure {
         self.failures
             .iter()
@@ -71,69 +75,23 @@ impl AttemptError {
             .expect("an attempt error holds at least one failure")
     }
 
-    /// The retry class of the attempt.
+    /// The other addresses tried, in order.
+    pub fn others(&self) -> impl Iterator<Item = &AddrFailure> {
+        let primary = self.primary();
+        self.failures
+            .iter()
+            .filter(move |f| !std::ptr::eq(*f, primary))
+    }
+
+    /// The class of the attempt.
     pub fn class(&self) -> Class {
         self.primary().class
     }
 }
 
-impl fmt::Display for AttemptError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let primary = self.primary();
-        write!(
-            f,
-            "{}: {}",
-            primary.target,
-            describe(&primary.failure, primary.class)
-        )?;
-        // e.g. localhost resolving to ::1 and 127.0.0.1: say what became of the other address.
-        let others: Vec<String> = self
-            .failures
-            .iter()
-            .filter(|o| !std::ptr::eq(*o, primary))
-            .map(|o| format!("{}: {}", o.target, o.class))
-            .collect();
-        if !others.is_empty() {
-            write!(f, " (also tried {})", others.join("; "))?;
-        }
-        Ok(())
-    }
-}
-
-/// A short description of one failure, for the person at the terminal.
-pub fn describe(failure: &Failure, class: Class) -> String {
-    match failure {
-        Failure::Io {
-            phase: crate::classify::Phase::Resolve,
-            detail,
-            ..
-        } => format!("{class} ({detail})"),
-        Failure::Io {
-            kind: std::io::ErrorKind::ConnectionRefused,
-            ..
-        } => class.to_string(),
-        Failure::Io { phase, detail, .. } if class == Class::Dropped => {
-            format!("server closed or reset the connection during {phase} ({detail})")
-        }
-        Failure::Io { phase, detail, .. } => format!("{class} during {phase} ({detail})"),
-        Failure::TimedOut { phase } => format!("timed out during {phase}"),
-        Failure::Closed { phase } => format!("server closed the connection during {phase}"),
-        Failure::Server {
-            sqlstate, message, ..
-        } => format!("{sqlstate} {message}"),
-        Failure::Protocol { phase } => format!("{class} (unexpected reply during {phase})"),
-        Failure::ClientAuth { detail } => format!("{class}: {detail}"),
-        Failure::Tls { detail } => format!("{class}: {detail}"),
-        Failure::TlsRefused => {
-            format!("{class}: the server does not support TLS, which the sslmode requires")
-        }
-        Failure::WrongKind { want, got } => format!("is a {got} server (waiting for {want})"),
-    }
-}
-
 /// Makes one readiness attempt within `limits`.
 pub trait Probe {
-    fn attempt(&mut self, limits: Limits) -> impl Future<Output = Result<Ready, AttemptError>>;
+    fn attempt(&mut self, plan: Plan) -> impl Future<Output = Result<Ready, AttemptError>>;
 }
 
 #[cfg(test)]
@@ -141,37 +99,32 @@ mod tests {
     use super::*;
     use crate::classify::Phase;
 
-    fn failure(target: &str, f: Failure) -> AddrFailure {
-        AddrFailure::new(target.into(), f)
-    }
-
     #[test]
-    fn the_furthest_failure_is_primary_and_the_others_are_named() {
+    fn the_furthest_failure_is_primary_and_the_others_keep_their_order() {
+        let refused = |address: &str| {
+            AddrFailure::new(
+                address.into(),
+                Failure::Io {
+                    phase: Phase::Connect,
+                    kind: std::io::ErrorKind::ConnectionRefused,
+                    detail: "Connection refused".into(),
+                },
+            )
+        };
+        let starting = AddrFailure::new(
+            "localhost:5432 (127.0.0.1)".into(),
+            Failure::Server {
+                phase: Phase::Startup,
+                sqlstate: "57P03".into(),
+                message: "the database system is starting up".into(),
+            },
+        );
         let err = AttemptError {
-            failures: vec![
-                failure(
-                    "localhost:5432 (::1)",
-                    Failure::Io {
-                        phase: Phase::Connect,
-                        kind: std::io::ErrorKind::ConnectionRefused,
-                        detail: "Connection refused".into(),
-                    },
-                ),
-                failure(
-                    "localhost:5432 (127.0.0.1)",
-                    Failure::Server {
-                        phase: Phase::Startup,
-                        sqlstate: "57P03".into(),
-                        message: "the database system is starting up".into(),
-                    },
-                ),
-            ],
+            failures: vec![refused("a"), starting, refused("b")],
         };
         assert_eq!(err.class(), Class::NotReady);
-        assert_eq!(
-            err.to_string(),
-            "localhost:5432 (127.0.0.1): 57P03 the database system is starting up \
-             (also tried localhost:5432 (::1): connection refused)"
-        );
+        assert_eq!(err.primary().address, "localhost:5432 (127.0.0.1)");
+        let others: Vec<&str> = err.others().map(|f| f.address.as_str()).collect();
+        assert_eq!(others, ["a", "b"]);
     }
 }

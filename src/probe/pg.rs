@@ -273,32 +273,30 @@ fn convert(e: &tokio_postgres::Error, phase: Phase, session: &Session<'_>) -> Fa
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         {
-            Some(tls) => Failure::Tls {
-                detail: tls_detail(tls, session),
-            },
+            Some(tls) => tls_failure(tls, session),
             None => Failure::io(phase, io),
         },
         None => client_auth(e, session),
     }
 }
 
-fn tls_detail(error: &rustls::Error, session: &Session<'_>) -> String {
-    match session.transport {
-        Transport::Tls { tls, .. } => format!(
-            "{error} (sslmode={}, host {})",
-            tls.mode.name(),
-            session.host
-        ),
-        Transport::Plain => error.to_string(),
+fn tls_failure(error: &rustls::Error, session: &Session<'_>) -> Failure {
+    Failure::Tls {
+        detail: error.to_string(),
+        sslmode: match session.transport {
+            Transport::Tls { tls, .. } => Some(tls.mode.name()),
+            Transport::Plain => None,
+        },
+        host: session.host.to_string(),
     }
 }
 
 /// Authentication that failed on our side: the likeliest cause is a password we don't have.
 fn client_auth(e: &tokio_postgres::Error, session: &Session<'_>) -> Failure {
-    let detail = if session.password.is_none() {
-        "the server asks for a password but none is set (PGPASSWORD, password=, a password file, or the URI)".to_string()
-    } else {
-        e.to_string()
-    };
-    Failure::ClientAuth { detail }
+    if session.password.is_none() {
+        return Failure::NoPassword;
+    }
+    Failure::ClientAuth {
+        detail: e.to_string(),
+    }
 }

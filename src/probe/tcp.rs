@@ -8,7 +8,7 @@ use std::path::Path;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::{timeout_at, Instant};
 
-use super::Limits;
+use super::Plan;
 use crate::classify::{Failure, Phase};
 use crate::conninfo::Endpoint;
 
@@ -43,8 +43,8 @@ pub async fn resolve(
 }
 
 /// TCP connect to one address, within the shorter of the connect limit and the attempt deadline.
-pub async fn connect_tcp(addr: SocketAddr, limits: Limits) -> Result<TcpStream, Failure> {
-    let until = limits.deadline.min(Instant::now() + limits.connect_timeout);
+pub async fn connect_tcp(addr: SocketAddr, plan: Plan) -> Result<TcpStream, Failure> {
+    let until = plan.deadline.min(Instant::now() + plan.tcp_connect_limit);
     match timeout_at(until, TcpStream::connect(addr)).await {
         Err(_) => Err(Failure::TimedOut {
             phase: Phase::Connect,
@@ -59,8 +59,8 @@ pub async fn connect_tcp(addr: SocketAddr, limits: Limits) -> Result<TcpStream, 
 }
 
 /// Unix-socket connect; a missing socket file is reported as NotFound (classified as refused).
-pub async fn connect_unix(path: &Path, limits: Limits) -> Result<UnixStream, Failure> {
-    let until = limits.deadline.min(Instant::now() + limits.connect_timeout);
+pub async fn connect_unix(path: &Path, plan: Plan) -> Result<UnixStream, Failure> {
+    let until = plan.deadline.min(Instant::now() + plan.tcp_connect_limit);
     match timeout_at(until, UnixStream::connect(path)).await {
         Err(_) => Err(Failure::TimedOut {
             phase: Phase::Connect,

@@ -4,12 +4,12 @@ use std::io::ErrorKind;
 use super::*;
 use crate::classify::{Failure, Phase};
 use crate::probe::AddrFailure;
-use crate::report::Verbosity;
+use crate::report::LogSettings;
 
 /// A probe that plays a script of (how long the attempt takes, its result); the last step repeats.
 struct Scripted {
     steps: VecDeque<(Duration, Result<Ready, AttemptError>)>,
-    limits: Vec<Limits>,
+    limits: Vec<Plan>,
 }
 
 impl Scripted {
@@ -26,7 +26,7 @@ impl Scripted {
 }
 
 impl Probe for Scripted {
-    async fn attempt(&mut self, limits: Limits) -> Result<Ready, AttemptError> {
+    async fn attempt(&mut self, limits: Plan) -> Result<Ready, AttemptError> {
         self.limits.push(limits);
         let (duration, result) = if self.steps.len() > 1 {
             self.steps.pop_front()
@@ -77,12 +77,12 @@ fn dropped_syn() -> Result<Ready, AttemptError> {
 
 fn ready() -> Result<Ready, AttemptError> {
     Ok(Ready {
-        target: "db:5432 (10.0.0.2)".into(),
+        address: "db:5432 (10.0.0.2)".into(),
     })
 }
 
-fn opts(timeout_ms: Option<u64>) -> WaitOptions {
-    WaitOptions {
+fn opts(timeout_ms: Option<u64>) -> WaitSettings {
+    WaitSettings {
         timeout: timeout_ms.map(Duration::from_millis),
         attempt_timeout: Duration::from_secs(5),
         once: false,
@@ -92,19 +92,19 @@ fn opts(timeout_ms: Option<u64>) -> WaitOptions {
     }
 }
 
-async fn run(probe: &mut Scripted, opts: &WaitOptions) -> (Outcome, String) {
+async fn run(probe: &mut Scripted, opts: &WaitSettings) -> (Outcome, String) {
     run_until(probe, opts, std::future::pending()).await
 }
 
 async fn run_until(
     probe: &mut Scripted,
-    opts: &WaitOptions,
+    opts: &WaitSettings,
     interrupt: impl Future<Output = Signal>,
 ) -> (Outcome, String) {
     let mut out = Vec::new();
     let outcome = {
-        let mut reporter = Reporter::new(&mut out, Verbosity::Normal, "db:5432/app".into());
-        wait(probe, opts, &mut reporter, interrupt).await
+        let mut reporter = Reporter::new(&mut out, LogSettings::default());
+        wait(probe, "db:5432/app", opts, &mut reporter, interrupt).await
     };
     (outcome, String::from_utf8(out).unwrap())
 }
@@ -143,9 +143,10 @@ async fn retries_while_server_is_starting_up_without_flooding_it() {
         attempts_before: 0,
     };
     let mut out = Vec::new();
-    let mut reporter = Reporter::new(&mut out, Verbosity::Normal, "db/app".into());
+    let mut reporter = Reporter::new(&mut out, LogSettings::default());
     let outcome = wait(
         &mut gated,
+        "db/app",
         &opts(Some(60_000)),
         &mut reporter,
         std::future::pending(),
@@ -179,7 +180,7 @@ struct Gate {
 }
 
 impl Probe for Gate {
-    async fn attempt(&mut self, limits: Limits) -> Result<Ready, AttemptError> {
+    async fn attempt(&mut self, limits: Plan) -> Result<Ready, AttemptError> {
         if Instant::now() >= self.until {
             return ready();
         }
@@ -204,12 +205,21 @@ async fn stops_at_once_on_a_wrong_password() {
 async fn retries_a_wrong_password_when_opted_in() {
     let mut probe = Scripted::new(vec![(1, bad_password()), (1, bad_password()), (1, ready())]);
     let mut o = opts(Some(60_000));
-    o.retry_on.auth = true;
-    let (outcome, _) = run(&mut probe, &o).await;
+    o.retry_on = RetryOn::parse("auth").unwrap();
+    let (outcome, log) = run(&mut probe, &o).await;
     assert!(
         matches!(outcome, Outcome::Ready { attempts: 3, .. }),
         "{outcome:?}"
     );
+    // Says why it keeps waiting on a normally permanent failure, before the ready line.
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(
+        lines[0].starts_with("pgwait: waiting for db:5432 (10.0.0.2): 28P01")
+            && lines[0].ends_with("(retried: --retry-on auth)"),
+        "{log}"
+    );
+    assert!(lines[1].starts_with("pgwait: ready after"), "{log}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -257,7 +267,7 @@ async fn waits_forever_without_a_deadline_until_a_signal() {
     let mut probe = Scripted::new(vec![(1, starting_up())]);
     let interrupt = async {
         sleep(Duration::from_secs(3600)).await;
-        Signal::Terminate
+        Signal::TERMINATE
     };
     let (outcome, log) = run_until(&mut probe, &opts(None), interrupt).await;
     let Outcome::Interrupted { signal, elapsed } = outcome else {
@@ -265,7 +275,7 @@ async fn waits_forever_without_a_deadline_until_a_signal() {
     };
     assert_eq!(
         (signal, elapsed),
-        (Signal::Terminate, Duration::from_secs(3600))
+        (Signal::TERMINATE, Duration::from_secs(3600))
     );
     assert!(log.contains("interrupted by SIGTERM"), "{log}");
     assert!(log.contains("still waiting (10s"), "{log}");
@@ -315,7 +325,7 @@ async fn dropped_syns_get_short_escalating_connect_limits() {
     let limits: Vec<u128> = probe
         .limits
         .iter()
-        .map(|l| l.connect_timeout.as_millis())
+        .map(|l| l.tcp_connect_limit.as_millis())
         .collect();
     assert_eq!(limits, vec![200, 300, 450, 200]);
 }

@@ -1,0 +1,80 @@
+//! What pgwait has to say, as typed events. The wait loop, main and the credential loaders emit
+//! these; [`crate::report`] alone turns them into bytes (text or JSON) on stderr.
+
+use std::io;
+use std::time::Duration;
+
+use crate::cli::UsageError;
+use crate::config::ConfigError;
+use crate::exec::{Command, ExecError};
+use crate::passfile::PassFileWarning;
+use crate::policy::Decision;
+use crate::probe::{AttemptError, Ready};
+use crate::signals::Signal;
+use crate::tls::TlsError;
+
+/// One thing that happened.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// About to wait for `target` (shown with `-v`).
+    Start {
+        target: &'a str,
+        user: &'a str,
+        timeout: Option<Duration>,
+    },
+    /// An attempt failed, and what the policy decided about it.
+    AttemptFailed {
+        target: &'a str,
+        attempt: u32,
+        elapsed: Duration,
+        error: &'a AttemptError,
+        decision: Decision,
+    },
+    /// The periodic reminder that pgwait is still waiting.
+    StillWaiting {
+        target: &'a str,
+        elapsed: Duration,
+        attempts: u32,
+        last: &'a AttemptError,
+    },
+    /// The target accepted an authenticated query.
+    Ready {
+        target: &'a str,
+        elapsed: Duration,
+        attempts: u32,
+        ready: &'a Ready,
+    },
+    /// The deadline passed, or the single `--once` attempt failed with a transient class.
+    NotReady {
+        target: &'a str,
+        elapsed: Duration,
+        attempts: u32,
+        last: Option<&'a AttemptError>,
+    },
+    /// A permanent failure ended the wait.
+    Rejected {
+        target: &'a str,
+        attempts: u32,
+        elapsed: Duration,
+        error: &'a AttemptError,
+    },
+    /// A signal ended the wait.
+    Interrupted { signal: Signal, elapsed: Duration },
+    /// Something the user should fix that does not stop pgwait.
+    Warning(&'a PassFileWarning),
+    /// pgwait is about to become the command.
+    Exec { command: &'a Command },
+    /// The command could not be started.
+    ExecFailed(&'a ExecError),
+    /// The command line does not parse (exit 2).
+    Usage(&'a UsageError),
+    /// The configuration is invalid (exit 2).
+    Config(&'a ConfigError),
+    /// The TLS settings cannot work: unreadable or invalid files (exit 3).
+    TlsSetup(&'a TlsError),
+    /// pgwait itself failed (exit 4).
+    Internal {
+        what: &'static str,
+        error: &'a io::Error,
+    },
+}

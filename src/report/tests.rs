@@ -1,0 +1,205 @@
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::*;
+use crate::classify::Phase;
+use crate::probe::{AddrFailure, Ready};
+use crate::signals::Signal;
+
+fn server_error(sqlstate: &str, message: &str) -> AttemptError {
+    AttemptError {
+        failures: vec![AddrFailure::new(
+            "db:5432 (10.0.0.2)".into(),
+            Failure::Server {
+                phase: Phase::Startup,
+                sqlstate: sqlstate.into(),
+                message: message.into(),
+            },
+        )],
+    }
+}
+
+/// Emits `events` through a reporter with these settings; returns what it wrote.
+fn written(settings: LogSettings, events: &[Event<'_>]) -> String {
+    let mut out = Vec::new();
+    let mut reporter = Reporter::new(&mut out, settings);
+    reporter.clock = || UNIX_EPOCH + Duration::from_millis(1_795_496_832_345);
+    for event in events {
+        reporter.emit(event);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn settings(verbosity: Verbosity, format: LogFormat) -> LogSettings {
+    LogSettings { verbosity, format }
+}
+
+fn failed<'a>(error: &'a AttemptError, attempt: u32, decision: Decision) -> Event<'a> {
+    Event::AttemptFailed {
+        target: "db:5432/app",
+        attempt,
+        elapsed: Duration::from_millis(10 * u64::from(attempt)),
+        error,
+        decision,
+    }
+}
+
+fn retry(ms: u64) -> Decision {
+    Decision::Retry {
+        after: Duration::from_millis(ms),
+        asked: false,
+    }
+}
+
+#[test]
+fn control_characters_are_escaped_and_ordinary_text_is_not() {
+    let table = [
+        ("plain text, ünïcode", "plain text, ünïcode"),
+        ("a\nb", "a\\nb"),
+        ("a\r\nb\tc", "a\\r\\nb\\tc"),
+        ("\x1b[31mred", "\\x1b[31mred"),
+        ("del\x7f", "del\\x7f"),
+        ("csi\u{9b}31m", "csi\\u{9b}31m"),
+        ("rtl\u{202e}", "rtl\\u{202e}"),
+        ("sep\u{2028}", "sep\\u{2028}"),
+    ];
+    for (raw, escaped) in table {
+        assert_eq!(escape_controls(raw), escaped, "{raw:?}");
+    }
+}
+
+#[test]
+fn a_server_message_cannot_forge_or_colour_a_text_line() {
+    let hostile = server_error(
+        "57P03",
+        "starting\npgwait: ready after 0.01s (1 attempt): db\x1b[2K\x1b[32m",
+    );
+    let text = written(LogSettings::default(), &[failed(&hostile, 1, retry(5))]);
+    assert_eq!(text.lines().count(), 1, "{text:?}");
+    assert!(!text.contains('\x1b'), "{text:?}");
+    assert!(text.contains("starting\\npgwait: ready after"), "{text:?}");
+}
+
+#[test]
+fn a_server_message_cannot_forge_a_json_line() {
+    let hostile = server_error("57P03", "x\n{\"event\":\"ready\"}\x1b[31m\u{9b}\u{202e}");
+    let json = written(
+        settings(Verbosity::Normal, LogFormat::Json),
+        &[failed(&hostile, 1, retry(5))],
+    );
+    assert_eq!(json.lines().count(), 1, "{json:?}");
+    for raw in ['\x1b', '\u{9b}', '\u{202e}', '\n'] {
+        assert!(!json.trim_end().contains(raw), "{raw:?} in {json:?}");
+    }
+    let value: serde_json::Value = serde_json::from_str(json.trim_end()).unwrap();
+    assert_eq!(value["event"], "attempt_failed");
+    let msg = value["msg"].as_str().unwrap();
+    assert!(
+        msg.ends_with("x\n{\"event\":\"ready\"}\x1b[31m\u{9b}\u{202e}"),
+        "{msg:?}"
+    );
+}
+
+#[test]
+fn json_lines_carry_the_documented_fields() {
+    let error = server_error("57P03", "the database system is starting up");
+    let ready = Ready {
+        address: "db:5432 (10.0.0.2)".into(),
+    };
+    let out = written(
+        settings(Verbosity::Normal, LogFormat::Json),
+        &[
+            failed(&error, 1, retry(5)),
+            Event::Ready {
+                target: "db:5432/app",
+                elapsed: Duration::from_millis(1234),
+                attempts: 7,
+                ready: &ready,
+            },
+        ],
+    );
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let failed = &lines[0];
+    assert_eq!(failed["ts"], "2026-11-24T05:07:12.345Z");
+    assert_eq!(failed["level"], "info");
+    assert_eq!(failed["target"], "db:5432/app");
+    assert_eq!(failed["address"], "db:5432 (10.0.0.2)");
+    assert_eq!(failed["class"], "not_ready");
+    assert_eq!(failed["sqlstate"], "57P03");
+    assert_eq!(failed["attempts"], 1);
+    assert_eq!(failed["elapsed_ms"], 10);
+    assert_eq!(failed["delay_ms"], 5);
+    assert_eq!(failed["reason"], "transient");
+    assert_eq!(
+        failed["msg"],
+        "waiting for db:5432 (10.0.0.2): 57P03 the database system is starting up"
+    );
+    let ready = &lines[1];
+    assert_eq!(ready["event"], "ready");
+    assert_eq!(ready["attempts"], 7);
+    assert_eq!(ready["elapsed_ms"], 1234);
+    assert_eq!(
+        ready["msg"],
+        "ready after 1.23s (7 attempts): db:5432 (10.0.0.2)"
+    );
+}
+
+#[test]
+fn verbosity_filters_both_formats_alike() {
+    let error = server_error("57P03", "starting");
+    let events = |e| {
+        [
+            failed(e, 1, retry(2)),
+            failed(e, 2, retry(3)),
+            Event::Interrupted {
+                signal: Signal::TERMINATE,
+                elapsed: Duration::from_secs(1),
+            },
+        ]
+    };
+    let table = [
+        (Verbosity::Quiet, 0),
+        (Verbosity::Normal, 2),
+        (Verbosity::Verbose, 3),
+    ];
+    for (verbosity, lines) in table {
+        for format in [LogFormat::Text, LogFormat::Json] {
+            let out = written(settings(verbosity, format), &events(&error));
+            assert_eq!(
+                out.lines().count(),
+                lines,
+                "{verbosity:?} {format:?}:\n{out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_line_for_an_attempt_follows_the_policys_decision() {
+    let auth = server_error("28P01", "password authentication failed");
+    let asked = Decision::Retry {
+        after: Duration::from_millis(500),
+        asked: true,
+    };
+    let retried = written(LogSettings::default(), &[failed(&auth, 1, asked)]);
+    assert!(
+        retried.ends_with("28P01 password authentication failed (retried: --retry-on auth)\n"),
+        "{retried}"
+    );
+    // A decision to stop is not "waiting for": the outcome line says it.
+    for stop in [Decision::Reject, Decision::GiveUp] {
+        let out = written(LogSettings::default(), &[failed(&auth, 1, stop)]);
+        assert_eq!(out, "", "{stop:?}");
+    }
+    let verbose = written(
+        settings(Verbosity::Verbose, LogFormat::Json),
+        &[failed(&auth, 1, Decision::Reject)],
+    );
+    let value: serde_json::Value = serde_json::from_str(verbose.trim_end()).unwrap();
+    assert_eq!(
+        (value["level"].as_str(), value["reason"].as_str()),
+        (Some("debug"), Some("permanent"))
+    );
+}

@@ -1,0 +1,364 @@
+//! The words of each line: what the person at the terminal reads, and the `msg` of a JSON line.
+
+use std::time::Duration;
+
+use super::{primary_fields, Level, Record};
+use crate::classify::{Class, Failure, Phase};
+use crate::event::Event;
+use crate::exec::ExecError;
+use crate::policy::{Decision, RetryOn};
+use crate::probe::AttemptError;
+
+/// Records for the events that need no state from the reporter.
+pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
+    Some(match event {
+        Event::StillWaiting {
+            target,
+            elapsed,
+            attempts,
+            last,
+        } => still_waiting(target, *elapsed, *attempts, last),
+        Event::Ready {
+            target,
+            elapsed,
+            attempts,
+            ready,
+        } => Record {
+            level: Some(Level::Info),
+            event: "ready",
+            msg: format!(
+                "ready after {} ({}): {}",
+                human(*elapsed),
+                attempts_text(*attempts),
+                ready.address
+            ),
+            target: Some(target),
+            address: Some(&ready.address),
+            attempts: Some(*attempts),
+            elapsed: Some(*elapsed),
+            ..Record::default()
+        },
+        Event::NotReady {
+            target,
+            elapsed,
+            attempts,
+            last,
+        } => not_ready(target, *elapsed, *attempts, *last),
+        Event::Rejected {
+            target,
+            attempts,
+            elapsed,
+            error,
+        } => {
+            let (address, class, sqlstate) = primary_fields(error);
+            Record {
+                level: Some(Level::Error),
+                event: "rejected",
+                msg: format!("{}; hint: {}", attempt_error(error), hint(class)),
+                target: Some(target),
+                address: Some(address),
+                class: Some(class),
+                sqlstate,
+                attempts: Some(*attempts),
+                elapsed: Some(*elapsed),
+                reason: Some("permanent"),
+                hint: Some(hint(class)),
+                ..Record::default()
+            }
+        }
+        Event::Interrupted { signal, elapsed } => Record {
+            level: Some(Level::Info),
+            event: "interrupted",
+            msg: format!("interrupted by {signal} after {}", human(*elapsed)),
+            elapsed: Some(*elapsed),
+            signal: Some(signal.name()),
+            ..Record::default()
+        },
+        Event::Warning(warning) => Record {
+            level: Some(Level::Warn),
+            event: "warning",
+            msg: format!("warning: {warning}"),
+            ..Record::default()
+        },
+        Event::Exec { command } => Record {
+            level: Some(Level::Debug),
+            event: "exec",
+            msg: format!("executing {}", command.name()),
+            program: Some(command.name()),
+            ..Record::default()
+        },
+        Event::ExecFailed(error) => exec_failed(error),
+        Event::Usage(error) => failure("usage_error", error.to_string()),
+        Event::Config(error) => failure("config_error", error.to_string()),
+        Event::TlsSetup(error) => failure("tls_setup_failed", error.to_string()),
+        Event::Internal { what, error } => failure("internal_error", format!("{what}: {error}")),
+        Event::Start { .. } | Event::AttemptFailed { .. } => return None,
+    })
+}
+
+fn failure(event: &'static str, msg: String) -> Record<'static> {
+    Record {
+        level: Some(Level::Error),
+        event,
+        msg,
+        ..Record::default()
+    }
+}
+
+fn exec_failed(error: &ExecError) -> Record<'static> {
+    let (msg, program) = match error {
+        ExecError::NotFound { program } => (format!("command not found: {program}"), program),
+        ExecError::NotExecutable { program, detail } => {
+            (format!("cannot execute {program}: {detail}"), program)
+        }
+        ExecError::SignalState { detail } => {
+            let msg = format!("cannot restore the signal state before exec: {detail}");
+            return failure("exec_failed", msg);
+        }
+    };
+    Record {
+        program: Some(program.clone()),
+        ..failure("exec_failed", msg)
+    }
+}
+
+/// What is about to be waited for (`-v` only).
+pub fn start<'e>(target: &'e str, user: &str, timeout: Option<Duration>) -> Record<'e> {
+    let limit = timeout.map_or("no timeout".to_string(), |t| {
+        format!("timeout {}", human(t))
+    });
+    Record {
+        level: Some(Level::Debug),
+        event: "start",
+        msg: format!("waiting for {target} as user {user} ({limit})"),
+        target: Some(target),
+        ..Record::default()
+    }
+}
+
+/// A failed attempt: the normal "waiting for ..." line, or with `-v` the attempt, its number,
+/// when it ended and what follows.
+pub fn attempt_failed<'e>(
+    target: &'e str,
+    attempt: u32,
+    elapsed: Duration,
+    error: &'e AttemptError,
+    decision: Decision,
+    verbose: bool,
+) -> Record<'e> {
+    let (address, class, sqlstate) = primary_fields(error);
+    // Why a normally permanent failure is retried: the user asked for it.
+    let asked = match decision {
+        Decision::Retry { asked: true, .. } => RetryOn::name_of(class)
+            .map(|name| format!(" (retried: --retry-on {name})"))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let msg = if verbose {
+        let next = match decision {
+            Decision::Retry { after, .. } => format!("retrying in {}", human(after)),
+            Decision::Reject | Decision::GiveUp => "not retrying".to_string(),
+        };
+        format!(
+            "attempt {attempt} at {}: {}; {next}{asked}",
+            human(elapsed),
+            attempt_error(error)
+        )
+    } else {
+        format!("waiting for {}{asked}", attempt_error(error))
+    };
+    let (delay, reason) = match decision {
+        Decision::Retry { after, asked } => {
+            (Some(after), if asked { "retry_on" } else { "transient" })
+        }
+        Decision::Reject => (None, "permanent"),
+        Decision::GiveUp => (None, "once"),
+    };
+    Record {
+        level: None,
+        event: "attempt_failed",
+        msg,
+        target: Some(target),
+        address: Some(address),
+        class: Some(class),
+        sqlstate,
+        attempts: Some(attempt),
+        elapsed: Some(elapsed),
+        delay,
+        reason: Some(reason),
+        ..Record::default()
+    }
+}
+
+/// The periodic "still waiting" line.
+pub fn still_waiting<'e>(
+    target: &'e str,
+    elapsed: Duration,
+    attempts: u32,
+    last: &'e AttemptError,
+) -> Record<'e> {
+    let (address, class, sqlstate) = primary_fields(last);
+    Record {
+        level: Some(Level::Info),
+        event: "still_waiting",
+        msg: format!(
+            "still waiting ({}, {attempts} attempts, last: {})",
+            human(elapsed),
+            summary(last)
+        ),
+        target: Some(target),
+        address: Some(address),
+        class: Some(class),
+        sqlstate,
+        attempts: Some(attempts),
+        elapsed: Some(elapsed),
+        ..Record::default()
+    }
+}
+
+/// The deadline passed (or the single `--once` attempt failed): the last cause and a hint.
+fn not_ready<'e>(
+    target: &'e str,
+    elapsed: Duration,
+    attempts: u32,
+    last: Option<&'e AttemptError>,
+) -> Record<'e> {
+    let base = Record {
+        level: Some(Level::Error),
+        event: "not_ready",
+        target: Some(target),
+        attempts: Some(attempts),
+        elapsed: Some(elapsed),
+        ..Record::default()
+    };
+    let Some(error) = last else {
+        return Record {
+            msg: format!(
+                "{target} not ready after {}: the first attempt did not finish; hint: {}",
+                human(elapsed),
+                hint(Class::Timeout)
+            ),
+            class: Some(Class::Timeout),
+            hint: Some(hint(Class::Timeout)),
+            ..base
+        };
+    };
+    let (address, class, sqlstate) = primary_fields(error);
+    Record {
+        msg: format!(
+            "not ready after {} ({}): {}; hint: {}",
+            human(elapsed),
+            attempts_text(attempts),
+            attempt_error(error),
+            hint(class)
+        ),
+        address: Some(address),
+        class: Some(class),
+        sqlstate,
+        hint: Some(hint(class)),
+        ..base
+    }
+}
+
+fn attempts_text(attempts: u32) -> String {
+    let plural = if attempts == 1 { "" } else { "s" };
+    format!("{attempts} attempt{plural}")
+}
+
+/// The address that got furthest and why it failed, then the others with their class
+/// (e.g. `localhost` resolving to `::1` and `127.0.0.1`).
+pub fn attempt_error(error: &AttemptError) -> String {
+    let primary = error.primary();
+    let mut text = format!(
+        "{}: {}",
+        primary.address,
+        describe(&primary.failure, primary.class)
+    );
+    let others: Vec<String> = error
+        .others()
+        .map(|o| format!("{}: {}", o.address, o.class))
+        .collect();
+    if !others.is_empty() {
+        text.push_str(&format!(" (also tried {})", others.join("; ")));
+    }
+    text
+}
+
+/// A short description of one failure, for the person at the terminal.
+pub fn describe(failure: &Failure, class: Class) -> String {
+    match failure {
+        Failure::Io {
+            phase: Phase::Resolve,
+            detail,
+            ..
+        } => format!("{class} ({detail})"),
+        Failure::Io {
+            kind: std::io::ErrorKind::ConnectionRefused,
+            ..
+        } => class.to_string(),
+        Failure::Io { phase, detail, .. } if class == Class::Dropped => {
+            format!("server closed or reset the connection during {phase} ({detail})")
+        }
+        Failure::Io { phase, detail, .. } => format!("{class} during {phase} ({detail})"),
+        Failure::TimedOut { phase } => format!("timed out during {phase}"),
+        Failure::Closed { phase } => format!("server closed the connection during {phase}"),
+        Failure::Server {
+            sqlstate, message, ..
+        } => format!("{sqlstate} {message}"),
+        Failure::Protocol { phase } => format!("{class} (unexpected reply during {phase})"),
+        Failure::NoPassword => format!(
+            "{class}: the server asks for a password but none is set (PGPASSWORD, password=, a password file, or the URI)"
+        ),
+        Failure::ClientAuth { detail } => format!("{class}: {detail}"),
+        Failure::Tls {
+            detail,
+            sslmode: Some(mode),
+            host,
+        } => format!("{class}: {detail} (sslmode={mode}, host {host})"),
+        Failure::Tls { detail, .. } => format!("{class}: {detail}"),
+        Failure::TlsRefused => {
+            format!("{class}: the server does not support TLS, which the sslmode requires")
+        }
+        Failure::WrongKind { want, got } => format!("is a {got} server (waiting for {want})"),
+    }
+}
+
+/// The short form of an attempt's failure for the status line: SQLSTATE or class.
+fn summary(error: &AttemptError) -> String {
+    let primary = error.primary();
+    match &primary.failure {
+        Failure::Server {
+            sqlstate, message, ..
+        } => format!("{sqlstate} {message}"),
+        _ => primary.class.to_string(),
+    }
+}
+
+/// What to check, per class (in the spirit of the seed article on refused vs timeout).
+pub fn hint(class: Class) -> &'static str {
+    match class {
+        Class::Refused => "nothing is listening there: is the server running, and listening on that address and port (listen_addresses, port)?",
+        Class::Unresolvable => "the host name does not resolve: check its spelling, or that the database service or container exists",
+        Class::Unreachable => "no route to the server: check the address and the network between here and there",
+        Class::Timeout => "packets are being dropped: check firewalls and security groups between here and the server",
+        Class::Dropped => "the server closed the connection during startup: check the server log",
+        Class::NotReady => "the server is still starting, recovering or shutting down: a longer --timeout may help",
+        Class::Overloaded => "the server has no free connection slots (max_connections) or resources",
+        Class::WrongKind => "the server works but is not of the kind target_session_attrs asks for: waiting for a promotion or failover",
+        Class::Tls => "check sslmode, sslrootcert and the server's certificate (for verify-full its names must include the host), or whether the server has ssl = on",
+        Class::Auth => "check the user name and password (-U/PGUSER, PGPASSWORD) and pg_hba.conf; --retry-on auth waits for the role to be created",
+        Class::NoDatabase => "create the database or fix -d/PGDATABASE; --retry-on nodb waits for it to be created",
+        Class::NotPostgres => "the peer does not speak PostgreSQL's protocol: check the host and port",
+        Class::ServerError => "the server rejected the connection: see the SQLSTATE and the server log",
+    }
+}
+
+/// `1.32s` under ten seconds, `12s` above.
+pub fn human(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 10.0 {
+        format!("{secs:.2}s")
+    } else {
+        format!("{secs:.0}s")
+    }
+}
