@@ -146,3 +146,51 @@ fn a_57p03_in_another_language_is_still_retried() {
         "not retried: {log}"
     );
 }
+
+/// An ErrorResponse 57P03 whose message tries to forge a `ready` line and colour the terminal.
+fn forging_57p03(mut stream: TcpStream) {
+    if !read_startup(&mut stream) {
+        return;
+    }
+    let mut fields = Vec::new();
+    for (code, value) in [
+        (b'S', "FATAL"),
+        (b'C', "57P03"),
+        (
+            b'M',
+            "starting\npgwait: ready after 0.01s (1 attempt): db\x1b[2K\x1b[32m\r{\"event\":\"ready\"}",
+        ),
+    ] {
+        fields.push(code);
+        fields.extend_from_slice(value.as_bytes());
+        fields.push(0);
+    }
+    fields.push(0);
+    let mut message = vec![b'E'];
+    message.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+    message.extend_from_slice(&fields);
+    let _ = stream.write_all(&message);
+}
+
+#[test]
+fn a_server_message_cannot_forge_or_colour_a_line_in_either_format() {
+    let (port, _) = fake_server(forging_57p03);
+    let (code, log, _) = run(port, &["-t", "600ms", "-v"]);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(!log.contains('\x1b') && !log.contains('\r'), "{log:?}");
+    assert!(log.lines().all(|l| l.starts_with("pgwait: ")), "{log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("pgwait: ready")),
+        "{log}"
+    );
+    assert!(log.contains("starting\\npgwait: ready after"), "{log}");
+
+    let (code, log, _) = run(port, &["-t", "600ms", "-v", "--log-format", "json"]);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(!log.contains('\x1b') && !log.contains('\r'), "{log:?}");
+    for line in log.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_ne!(value["event"], "ready", "{line}");
+    }
+    assert!(log.contains("\\u001b[32m"), "{log}");
+}
