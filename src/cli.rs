@@ -140,32 +140,37 @@ Exit codes:
 On success with a COMMAND, pgwait execs it: the exit code is the command's own.
 ";
 
-/// Width of the flag column in `--help`.
-const HELP_COLUMN: usize = 36;
-
 /// The `--help` text, built from [`FLAGS`].
 pub fn help() -> String {
     let mut text = String::from(
         "Wait until PostgreSQL accepts an authenticated query, then exec COMMAND.\n\n\
          Usage: pgwait [OPTIONS] [-- COMMAND [ARGS]...]\n\nOptions:\n",
     );
-    for flag in FLAGS {
-        let indent = if flag.short().is_some() {
-            "  "
-        } else {
-            "      "
-        };
-        let mut left = format!("{indent}{}", flag.names);
-        if let Some(value) = flag.value {
-            let _ = write!(left, " <{value}>");
-        }
-        let _ = writeln!(text, "{left:<HELP_COLUMN$}{}", flag.help);
+    let lefts: Vec<String> = FLAGS.iter().map(help_left).collect();
+    // The help column starts two spaces after the longest flag.
+    let column = lefts.iter().map(String::len).max().unwrap_or(0) + 2;
+    for (flag, left) in FLAGS.iter().zip(&lefts) {
+        let _ = writeln!(text, "{left:<column$}{}", flag.help);
         if let Some(var) = flag.env {
-            let _ = writeln!(text, "{:HELP_COLUMN$}[env: {var}]", "");
+            let _ = writeln!(text, "{:column$}[env: {var}]", "");
         }
     }
     text.push_str(HELP_TAIL);
     text
+}
+
+/// `  -t, --timeout <DURATION>`: a flag as `--help` lists it.
+fn help_left(flag: &Flag) -> String {
+    let indent = if flag.short().is_some() {
+        "  "
+    } else {
+        "      "
+    };
+    let mut left = format!("{indent}{}", flag.names);
+    if let Some(value) = flag.value {
+        let _ = write!(left, " <{value}>");
+    }
+    left
 }
 
 /// Raw command-line options, exactly as typed, in order.
@@ -382,6 +387,8 @@ mod tests {
         let text = help();
         for flag in FLAGS {
             assert!(text.contains(flag.names), "{}", flag.names);
+            let line = text.lines().find(|l| l.contains(flag.names)).unwrap();
+            assert!(line.ends_with(&format!("  {}", flag.help)), "{line}");
             if let Some(var) = flag.env {
                 assert!(text.contains(&format!("[env: {var}]")), "{var}");
             }

@@ -111,27 +111,32 @@ fn a_peer_that_answers_garbage_is_not_postgresql_and_stops_at_once() {
     assert_eq!(connections.load(Ordering::SeqCst), 1);
 }
 
+/// An ErrorResponse message with these fields.
+fn error_response(fields: &[(u8, &str)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (code, value) in fields {
+        body.push(*code);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut message = vec![b'E'];
+    message.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+    message.extend_from_slice(&body);
+    message
+}
+
 /// An ErrorResponse with SQLSTATE 57P03 and a German message.
 fn german_57p03(mut stream: TcpStream) {
     if !read_startup(&mut stream) {
         return;
     }
-    let mut fields = Vec::new();
-    for (code, value) in [
+    let _ = stream.write_all(&error_response(&[
         (b'S', "FATAL"),
         (b'V', "FATAL"),
         (b'C', "57P03"),
         (b'M', "das Datenbanksystem startet"),
-    ] {
-        fields.push(code);
-        fields.extend_from_slice(value.as_bytes());
-        fields.push(0);
-    }
-    fields.push(0);
-    let mut message = vec![b'E'];
-    message.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
-    message.extend_from_slice(&fields);
-    let _ = stream.write_all(&message);
+    ]));
 }
 
 #[test]
@@ -152,24 +157,14 @@ fn forging_57p03(mut stream: TcpStream) {
     if !read_startup(&mut stream) {
         return;
     }
-    let mut fields = Vec::new();
-    for (code, value) in [
+    let _ = stream.write_all(&error_response(&[
         (b'S', "FATAL"),
         (b'C', "57P03"),
         (
             b'M',
             "starting\npgwait: ready after 0.01s (1 attempt): db\x1b[2K\x1b[32m\r{\"event\":\"ready\"}",
         ),
-    ] {
-        fields.push(code);
-        fields.extend_from_slice(value.as_bytes());
-        fields.push(0);
-    }
-    fields.push(0);
-    let mut message = vec![b'E'];
-    message.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
-    message.extend_from_slice(&fields);
-    let _ = stream.write_all(&message);
+    ]));
 }
 
 #[test]
