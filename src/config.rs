@@ -30,6 +30,9 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often "still waiting" is printed by default.
 pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(10);
+/// A duration this long (a century) or longer means "forever": clock arithmetic on anything
+/// longer could overflow, and no wait outlives it anyway.
+pub const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Variables that name a connection; any of them (or a connection flag) disables `DATABASE_URL`.
 const CONNECTION_VARS: [&str; 5] = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER"];
@@ -195,7 +198,8 @@ fn wait_settings(
             .conn
             .connect_timeout
             .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
-    };
+    }
+    .min(FOREVER);
     let timeout = match setting(opts, Id::Timeout, env)? {
         Some((value, source)) => parse_duration(&value, source)?,
         None => DEFAULT_TIMEOUT,
@@ -209,11 +213,11 @@ fn wait_settings(
         None => RetryOn::default(),
     };
     Ok(WaitSettings {
-        timeout: (!timeout.is_zero()).then_some(timeout),
+        timeout: finite(timeout),
         attempt_timeout,
         retry_on,
         once: switch(opts, Id::Once, env)?,
-        status_interval: (!status_interval.is_zero()).then_some(status_interval),
+        status_interval: finite(status_interval),
         seed: None,
     })
 }
@@ -253,6 +257,11 @@ fn connection_settings(opts: &Opts, env: &dyn Environment) -> Result<Settings, C
         }
     }
     Ok(settings)
+}
+
+/// `None` ("never") for 0 and for [`FOREVER`] or more, as `-t 0` means waiting forever.
+fn finite(d: Duration) -> Option<Duration> {
+    (!d.is_zero() && d < FOREVER).then_some(d)
 }
 
 /// A pgwait setting from its flag, else its `PGWAIT_*` variable, with where it came from.

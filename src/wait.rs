@@ -98,7 +98,8 @@ pub async fn wait<P: Probe, W: Write>(
     };
     let mut progress = Progress::default();
     let raced = {
-        let deadline = settings.timeout.map(|t| waiter.start + t);
+        // Config caps durations, but an overflowing deadline would still mean "never".
+        let deadline = settings.timeout.and_then(|t| waiter.start.checked_add(t));
         let attempts = waiter.attempt_loop(probe, &mut progress);
         tokio::select! {
             biased;

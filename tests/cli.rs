@@ -205,3 +205,40 @@ fn passwords_never_appear_in_any_output() {
         );
     }
 }
+
+/// Durations so long that clock arithmetic would overflow mean "forever": pgwait keeps waiting
+/// (no abort) until a signal ends it.
+#[test]
+fn durations_of_centuries_wait_instead_of_aborting() {
+    let huge = "18446744073709551615";
+    let port = support::free_port().to_string();
+    type Var<'a> = Option<(&'a str, &'a str)>;
+    let cases: [(&[&str], Var); 4] = [
+        (&["-t", huge], None),
+        (&["-t", "0", "--connect-timeout", huge], None),
+        (&["-t", "0", "--status-interval", huge], None),
+        (
+            &["-t", "0"],
+            Some(("PGCONNECT_TIMEOUT", "9223372036854775807")),
+        ),
+    ];
+    for (args, var) in cases {
+        let mut cmd = pgwait();
+        cmd.args(["-h", "127.0.0.1", "-p", &port]).args(args);
+        if let Some((name, value)) = var {
+            cmd.env(name, value);
+        }
+        let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{args:?} {var:?} ended early"
+        );
+        support::unsafe_kill(child.id(), "TERM");
+        let status = support::wait_with_deadline(&mut child, std::time::Duration::from_secs(5));
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(status.code(), Some(143), "{args:?} {var:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

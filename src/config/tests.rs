@@ -356,3 +356,26 @@ fn setting_origins_are_typed_for_flags_and_variables() {
         "invalid value \"yaml\" for --log-format: expected text or json"
     );
 }
+
+#[test]
+fn durations_of_centuries_mean_forever_instead_of_overflowing() {
+    let huge = "18446744073709551615";
+    let c = build_with(
+        &[
+            "-t",
+            huge,
+            "--connect-timeout",
+            huge,
+            "--status-interval",
+            huge,
+        ],
+        &[],
+    )
+    .unwrap();
+    assert_eq!((c.wait.timeout, c.wait.status_interval), (None, None));
+    assert_eq!(c.wait.attempt_timeout, FOREVER);
+    let c = build_with(&[], &[("PGCONNECT_TIMEOUT", "9223372036854775807")]).unwrap();
+    assert_eq!(c.wait.attempt_timeout, FOREVER);
+    let c = build_with(&["-t", "99y"], &[]).unwrap();
+    assert!(c.wait.timeout.is_some());
+}
