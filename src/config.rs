@@ -348,8 +348,9 @@ fn log_format(opts: &Opts, env: &dyn Environment) -> Result<LogFormat, ConfigErr
 /// The log format to report a usage error in, before the command line has been parsed: the
 /// `--log-format` flag if it is there, else `PGWAIT_LOG_FORMAT`, else text.
 pub fn early_log_format(args: &[OsString], env: &dyn Environment) -> LogFormat {
+    let var = flag_of(Id::LogFormat).env;
     crate::cli::peek_value(args, Id::LogFormat)
-        .or_else(|| env_string(env, "PGWAIT_LOG_FORMAT").ok().flatten())
+        .or_else(|| var.and_then(|var| env_string(env, var).ok().flatten()))
         .and_then(|value| LogFormat::parse(&value))
         .unwrap_or(LogFormat::Text)
 }
