@@ -105,12 +105,13 @@ impl fmt::Display for ConfigError {
                 source,
                 value,
                 expected,
-            } => {
-                write!(
+            } => match shown(value) {
+                Some(value) => write!(
                     f,
                     "invalid value \"{value}\" for {source}: expected {expected}"
-                )
-            }
+                ),
+                None => write!(f, "invalid value for {source}: expected {expected}"),
+            },
             Self::NotUnicode { var } => write!(f, "environment variable {var} is not valid UTF-8"),
             Self::Unreadable {
                 source,
@@ -123,6 +124,13 @@ impl fmt::Display for ConfigError {
             }
         }
     }
+}
+
+/// A value fit to quote in an error: short, and made only of what durations, formats and class
+/// lists use. Anything else (a URI typed into the wrong flag, say) may carry a password.
+fn shown(value: &str) -> Option<&str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || " ._,+-".contains(c);
+    (value.len() <= 40 && value.chars().all(plain)).then_some(value)
 }
 
 impl From<ConnError> for ConfigError {

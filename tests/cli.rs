@@ -50,7 +50,17 @@ fn bad_command_lines_exit_2_naming_the_flag() {
     let cases: &[(&[&str], &str)] = &[
         (&["-d", "postgres://[::1/x"], "-d/--dbname"),
         (&["-d", "postgresql://h/db%zz"], "percent-encoding"),
-        (&["-d", "host=db foo=bar"], "\"foo\""),
+        (&["-d", "host=db foo=bar"], "keyword 2 in -d/--dbname"),
+        (&["-d", "postgres://db%00.example/app"], "NUL byte"),
+        (&["-d", "postgres://db/app%00"], "dbname in -d/--dbname"),
+        (
+            &["-d", "jdbc:postgresql://db/app"],
+            "drop the \"jdbc:\" prefix",
+        ),
+        (
+            &["-d", "mysql://db/app"],
+            "unsupported URI scheme \"mysql\"",
+        ),
         (&["-d", "host=db port"], "-d/--dbname"),
         (&["-d", "host=db sslpassword=x"], "sslpassword"),
         (
@@ -111,6 +121,8 @@ fn bad_environment_values_exit_2_naming_the_variable() {
         ("PGCHANNELBINDING", "always"),
         ("PGWAIT_PASSWORD_FILE", "/nonexistent/secret"),
         ("DATABASE_URL", "postgres://u@h:99999/db"),
+        ("DATABASE_URL", "mysql://u@h/db"),
+        ("DATABASE_URL", "postgres://h%00/db"),
     ];
     for (var, value) in cases {
         assert_usage_error(&[], &[(var, os(value))], var);
@@ -197,6 +209,34 @@ fn passwords_never_appear_in_any_output() {
             )],
         ),
     ];
+    let typos = [
+        format!("host=h password=Pw {SECRET}"),
+        format!("postgres://u:Pw?{SECRET}@h/db"),
+        format!("postgres://u@h/db?password%3D{SECRET}"),
+        format!("postgres://u:{SECRET}/db"),
+        format!("postgres://u:x@h/db?sslmode={SECRET}"),
+        format!("postgresql+psycopg2://u:{SECRET}@h:0/db"),
+        format!("Postgres://u:{SECRET}@h/db%zz"),
+        format!("jdbc:postgresql://h/db?password={SECRET}"),
+        format!("sqlite://u:{SECRET}@h/db"),
+    ];
+    let mut outputs = outputs.to_vec();
+    for typo in &typos {
+        for format in ["text", "json"] {
+            let out = run(&[os("--log-format"), os(format), os("-d"), os(typo)], &[]);
+            assert_eq!(out.0, Some(2), "{typo}: {}", out.2);
+            outputs.push(out);
+            let out = run(&[os("-t"), os(typo)], &[]);
+            assert_eq!(out.0, Some(2), "{typo}: {}", out.2);
+            outputs.push(out);
+        }
+    }
+    // A SQLAlchemy URL is the URI it looks like: the password is not sent as a database name.
+    let asyncpg = format!("postgresql+asyncpg://app:{SECRET}@127.0.0.1:1/appdb");
+    let out = run(&[os("-v"), os("--once"), os("-d"), os(&asyncpg)], &[]);
+    assert!(out.2.contains("127.0.0.1:1/appdb"), "{}", out.2);
+    assert_eq!(out.0, Some(1), "{}", out.2);
+    outputs.push(out);
     for (code, stdout, stderr) in outputs {
         assert!(code.is_some());
         assert!(

@@ -82,6 +82,37 @@ pub fn lookup(keyword: &str) -> Option<(&'static str, Support)> {
     KEYWORDS.iter().find(|(k, _)| *k == keyword).copied()
 }
 
+/// The known keyword `typed` most likely misspells (at most two edits away), for error hints.
+pub fn nearest(typed: &str) -> Option<&'static str> {
+    let typed = typed.to_ascii_lowercase();
+    KEYWORDS
+        .iter()
+        .map(|(k, _)| (edit_distance(&typed, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance over bytes (keywords are ASCII); input longer than any keyword plus two
+/// cannot be within two edits, so it costs nothing.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len().abs_diff(b.len()) > 2 {
+        return usize::MAX;
+    }
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
 /// `PG*` variables pgwait reads, and the keyword each one sets.
 pub const ENV_KEYWORDS: &[(&str, &str)] = &[
     ("PGHOST", "host"),
@@ -119,6 +150,22 @@ mod tests {
     fn every_variable_sets_a_known_used_keyword() {
         for (var, keyword) in ENV_KEYWORDS {
             assert_eq!(lookup(keyword).map(|(_, s)| s), Some(Used), "{var}");
+        }
+    }
+
+    #[test]
+    fn typos_suggest_the_nearest_keyword() {
+        let table = [
+            ("hots", Some("host")),
+            ("sslmod", Some("sslmode")),
+            ("DBNAME", Some("dbname")),
+            ("passwrd", Some("password")),
+            ("SECRET", None),
+            ("x", None),
+            ("", None),
+        ];
+        for (typed, want) in table {
+            assert_eq!(nearest(typed), want, "{typed}");
         }
     }
 

@@ -59,19 +59,33 @@ pub enum ConnError {
         origin: Origin,
         error: SyntaxError,
     },
+    /// A keyword libpq doesn't know: named by its place, never quoted (it may be a piece of a
+    /// password that a missing quote split off), with the known keyword it most resembles.
     UnknownKeyword {
         origin: Origin,
-        keyword: String,
+        /// 1-based number of the `key=value` pair in its source.
+        position: usize,
+        suggestion: Option<&'static str>,
+    },
+    /// `scheme://…` with a scheme that is not PostgreSQL's.
+    UnsupportedScheme {
+        origin: Origin,
+        scheme: String,
+    },
+    /// A value with a NUL byte (`%00`): it cannot reach a resolver or a server intact.
+    NulByte {
+        origin: Origin,
+        keyword: &'static str,
     },
     Unsupported {
         origin: Origin,
         keyword: String,
         why: &'static str,
     },
+    /// A value that doesn't parse; the value is not quoted (a password can land anywhere).
     InvalidValue {
         origin: Origin,
         keyword: &'static str,
-        value: String,
         expected: &'static str,
     },
     EmptyHost {
@@ -97,8 +111,32 @@ impl fmt::Display for ConnError {
             Self::Syntax { origin, error } => {
                 write!(f, "malformed connection string in {origin}: {error}")
             }
-            Self::UnknownKeyword { origin, keyword } => {
-                write!(f, "unknown connection option \"{keyword}\" in {origin}")
+            Self::UnknownKeyword {
+                origin,
+                position,
+                suggestion,
+            } => {
+                write!(
+                    f,
+                    "unknown connection option (keyword {position} in {origin}"
+                )?;
+                match suggestion {
+                    Some(known) => write!(f, "); did you mean \"{known}\"?"),
+                    None => write!(f, "; not shown, as it may hold a secret)"),
+                }
+            }
+            Self::UnsupportedScheme { origin, scheme } => {
+                write!(
+                    f,
+                    "unsupported URI scheme \"{scheme}\" in {origin}: expected postgresql:// or postgres://"
+                )?;
+                if scheme.to_ascii_lowercase().starts_with("jdbc:") {
+                    write!(f, " (drop the \"jdbc:\" prefix)")?;
+                }
+                Ok(())
+            }
+            Self::NulByte { origin, keyword } => {
+                write!(f, "{keyword} in {origin} contains a NUL byte (%00)")
             }
             Self::Unsupported {
                 origin,
@@ -113,14 +151,8 @@ impl fmt::Display for ConnError {
             Self::InvalidValue {
                 origin,
                 keyword,
-                value,
                 expected,
-            } => {
-                write!(
-                    f,
-                    "invalid {keyword} \"{value}\" in {origin}: expected {expected}"
-                )
-            }
+            } => write!(f, "invalid {keyword} in {origin}: expected {expected}"),
             Self::EmptyHost { origin } => write!(f, "empty host name in {origin}"),
             Self::ListLengths {
                 what,
@@ -327,12 +359,13 @@ pub fn parse_connection_string(
     s: &str,
     origin: Origin,
 ) -> Result<Vec<(String, String)>, ConnError> {
-    let parsed = if parse::is_uri(s) {
-        parse::parse_uri(s)
-    } else if parse::is_conninfo(s) {
-        parse::parse_conninfo(s)
-    } else {
-        Ok(vec![("dbname".to_string(), s.to_string())])
+    let parsed = match parse::form_of(s) {
+        parse::Form::Uri { after_scheme } => parse::parse_uri(&s[after_scheme..]),
+        parse::Form::OtherUri { scheme } => {
+            return Err(ConnError::UnsupportedScheme { origin, scheme })
+        }
+        parse::Form::Conninfo => parse::parse_conninfo(s),
+        parse::Form::Dbname => Ok(vec![("dbname".to_string(), s.to_string())]),
     };
     parsed.map_err(|error| ConnError::Syntax { origin, error })
 }

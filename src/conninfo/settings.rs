@@ -31,13 +31,24 @@ impl fmt::Debug for Settings {
 }
 
 impl Settings {
-    /// Records `keyword = value` from `origin`, rejecting unknown and unsupported keywords.
-    pub fn set(&mut self, keyword: &str, value: String, origin: Origin) -> Result<(), ConnError> {
+    /// Records `keyword = value` from `origin`, rejecting unknown and unsupported keywords;
+    /// `position` numbers the pair in its source for errors that must not quote it.
+    pub fn set_at(
+        &mut self,
+        keyword: &str,
+        value: String,
+        origin: Origin,
+        position: usize,
+    ) -> Result<(), ConnError> {
         let (keyword, support) =
             keywords::lookup(keyword).ok_or_else(|| ConnError::UnknownKeyword {
                 origin,
-                keyword: keyword.into(),
+                position,
+                suggestion: keywords::nearest(keyword),
             })?;
+        if value.contains('\0') {
+            return Err(ConnError::NulByte { origin, keyword });
+        }
         match support {
             Support::Used => {
                 self.values.insert(keyword, (value, origin));
@@ -52,20 +63,25 @@ impl Settings {
         }
     }
 
+    /// Records `keyword = value` from a source with a single setting (a variable, a flag).
+    pub fn set(&mut self, keyword: &str, value: String, origin: Origin) -> Result<(), ConnError> {
+        self.set_at(keyword, value, origin, 1)
+    }
+
     /// Records every pair of a parsed connection string.
     pub fn set_all(
         &mut self,
         pairs: Vec<(String, String)>,
         origin: Origin,
     ) -> Result<(), ConnError> {
-        pairs
-            .into_iter()
-            .try_for_each(|(k, v)| self.set(&k, v, origin))
+        (1..)
+            .zip(pairs)
+            .try_for_each(|(position, (k, v))| self.set_at(&k, v, origin, position))
     }
 
     /// Applies a service file's entries: they beat `PG*` variables but not what the user typed.
     pub fn apply_service(&mut self, pairs: Vec<(String, String)>) -> Result<(), ConnError> {
-        for (keyword, value) in pairs {
+        for (position, (keyword, value)) in (1..).zip(pairs) {
             if keyword == "service" {
                 return Err(ConnError::Service {
                     message: "nested service specifications are not supported".into(),
@@ -76,7 +92,7 @@ impl Settings {
                 .get(keyword.as_str())
                 .is_some_and(|(_, o)| !matches!(o, Origin::Env(_)));
             if !typed {
-                self.set(&keyword, value, Origin::Service)?;
+                self.set_at(&keyword, value, Origin::Service, position)?;
             }
         }
         Ok(())
@@ -147,7 +163,6 @@ impl Settings {
             .ok_or_else(|| ConnError::InvalidValue {
                 origin,
                 keyword,
-                value: value.into(),
                 expected,
             })
     }
@@ -201,7 +216,6 @@ impl Settings {
         let secs: i64 = value.trim().parse().map_err(|_| ConnError::InvalidValue {
             origin,
             keyword: "connect_timeout",
-            value: value.into(),
             expected: "a whole number of seconds",
         })?;
         // libpq: zero or negative means "no limit"; pgwait then uses its own default.
@@ -286,7 +300,6 @@ fn parse_hostaddrs(value: &str, origin: Origin) -> Result<Vec<IpAddr>, ConnError
             a.parse().map_err(|_| ConnError::InvalidValue {
                 origin,
                 keyword: "hostaddr",
-                value: a.clone(),
                 expected: "a numeric IPv4 or IPv6 address",
             })
         })
@@ -303,7 +316,6 @@ fn parse_port(value: &str, origin: Origin) -> Result<u16, ConnError> {
         _ => Err(ConnError::InvalidValue {
             origin,
             keyword: "port",
-            value: value.into(),
             expected: "a number from 1 to 65535",
         }),
     }

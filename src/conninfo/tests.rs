@@ -148,12 +148,13 @@ fn unknown_and_not_yet_supported_keywords_are_errors_naming_their_origin() {
         err,
         ConnError::UnknownKeyword {
             origin: Origin::DbnameArg,
-            keyword: "hots".into()
+            position: 1,
+            suggestion: Some("host"),
         }
     );
     assert_eq!(
         err.to_string(),
-        "unknown connection option \"hots\" in -d/--dbname"
+        "unknown connection option (keyword 1 in -d/--dbname); did you mean \"host\"?"
     );
     for keyword in ["sslpassword", "sslcrldir", "require_auth", "replication"] {
         assert!(
@@ -341,7 +342,7 @@ fn later_layers_override_earlier_ones() {
     };
     assert_eq!(
         err.to_string(),
-        "invalid port \"x\" in PGPORT: expected a number from 1 to 65535"
+        "invalid port in PGPORT: expected a number from 1 to 65535"
     );
 }
 
@@ -395,4 +396,92 @@ fn plain_names_uris_and_conninfo_are_told_apart() {
     assert_eq!(uri.len(), 2);
     let kv = parse_connection_string("host=h dbname=d", Origin::DbnameArg).unwrap();
     assert_eq!(uri, kv);
+}
+
+/// Resolves a `-d` value the way config does: parse, record, apply defaults.
+fn from_dbname_arg(s: &str) -> Result<ConnParams, ConnError> {
+    let mut settings = Settings::default();
+    settings.set_all(
+        parse_connection_string(s, Origin::DbnameArg)?,
+        Origin::DbnameArg,
+    )?;
+    settings.resolve(&defaults(false))
+}
+
+#[test]
+fn no_error_quotes_a_password_or_userinfo() {
+    // Each input once leaked "SECRET" (and sometimes all of it) into its error message.
+    let table = [
+        "host=h password=Pw SECRET",
+        "host=h password=Pw SECRET=x",
+        "host=h password='PwSECRET",
+        "postgres://u:Pw?SECRET@h/db",
+        "postgres://u@h/db?password%3DPw-SECRET",
+        "postgres://u:Pw-SECRET/db",
+        "postgres://u:Pw-SECRET@h:5432/db?sslmode=Pw-SECRET",
+        "postgres://u:Pw-SECRET@h:5432/db?connect_timeout=SECRET",
+        "postgres://u:PwSECRET@h:Pw-SECRET/db",
+        "postgres://u:PwSECRET@h/db?hostaddr=SECRET",
+        "postgres://u:Pw%zzSECRET@h/db",
+        "jdbc:postgresql://h/db?user=u&password=SECRET",
+        "mysql://u:SECRET@h/db",
+        "port=SECRET password=SECRET",
+        "target_session_attrs=SECRET",
+        "password=SECRET host=a,,b",
+    ];
+    for input in table {
+        let err = from_dbname_arg(input).expect_err(input);
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("SECRET"), "{input}: {text}");
+        assert!(text.contains("-d/--dbname"), "{input}: {text}");
+    }
+}
+
+#[test]
+fn driver_suffixed_and_mixed_case_schemes_are_postgresql_uris() {
+    for uri in [
+        "postgresql+psycopg2://u:pw@db:6432/app",
+        "postgresql+asyncpg://u:pw@db:6432/app",
+        "Postgres://u:pw@db:6432/app",
+        "POSTGRESQL://u:pw@db:6432/app",
+    ] {
+        let p = from_dbname_arg(uri).unwrap();
+        assert_eq!(
+            (
+                p.endpoints[0].to_string(),
+                p.dbname.as_str(),
+                p.user.as_str()
+            ),
+            ("db:6432".to_string(), "app", "u"),
+            "{uri}"
+        );
+        assert_eq!(p.password.unwrap().expose(), "pw");
+    }
+    let err = from_dbname_arg("jdbc:postgresql://db/app").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unsupported URI scheme \"jdbc:postgresql\" in -d/--dbname: expected postgresql:// or postgres:// (drop the \"jdbc:\" prefix)"
+    );
+}
+
+#[test]
+fn a_nul_byte_in_any_value_is_a_configuration_error() {
+    for (uri, keyword) in [
+        ("postgres://db%00.example/app", "host"),
+        ("postgres://db/app%00x", "dbname"),
+        ("postgres://u%00@db/app", "user"),
+        (
+            "postgres://db/app?application_name=a%00",
+            "application_name",
+        ),
+    ] {
+        assert_eq!(
+            from_dbname_arg(uri),
+            Err(ConnError::NulByte {
+                origin: Origin::DbnameArg,
+                keyword
+            }),
+            "{uri}"
+        );
+    }
 }
