@@ -160,7 +160,7 @@ impl Settings {
             .iter()
             .find(|(name, _)| *name == value)
             .map(|(_, v)| Some(*v))
-            .ok_or_else(|| ConnError::InvalidValue {
+            .ok_or(ConnError::InvalidValue {
                 origin,
                 keyword,
                 expected,
