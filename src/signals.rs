@@ -14,6 +14,10 @@ use std::os::unix::net::UnixStream as StdUnixStream;
 
 use tokio::net::UnixStream;
 
+mod inherited;
+
+pub use inherited::Inherited;
+
 /// A signal, named by intent where pgwait gives it one; any number the kernel knows is valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Signal(i32);
@@ -58,7 +62,6 @@ impl Signal {
     pub const INTERRUPT: Signal = Signal(libc::SIGINT);
     pub const QUIT: Signal = Signal(libc::SIGQUIT);
     pub const TERMINATE: Signal = Signal(libc::SIGTERM);
-    pub const PIPE: Signal = Signal(libc::SIGPIPE);
 
     /// The signals that end the wait (`docker stop`, Ctrl-C, a closed terminal).
     pub const ENDS_WAIT: [Signal; 4] = [
@@ -173,6 +176,53 @@ pub fn restore_default(signal: Signal) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether `signal` is ignored right now; `None` for numbers the C library keeps for itself.
+fn is_ignored(signal: i32) -> Option<bool> {
+    // SAFETY: a zeroed sigaction is a valid out-parameter; a null new action only reads.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        (libc::sigaction(signal, std::ptr::null(), &mut action) == 0)
+            .then_some(action.sa_sigaction == libc::SIG_IGN)
+    }
+}
+
+/// Sets `signal`'s disposition to `SIG_IGN` or `SIG_DFL`.
+fn set_disposition(signal: i32, ignore: bool) -> io::Result<()> {
+    // SAFETY: SIG_IGN/SIG_DFL have no memory-safety preconditions; the result is checked.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+        libc::sigemptyset(&mut action.sa_mask);
+        check(libc::sigaction(signal, &action, std::ptr::null_mut())).map(drop)
+    }
+}
+
+/// Puts back exactly the signal state pgwait inherited, for the program that replaces it (or a
+/// child): every signal ignored then is ignored again, every other one pgwait ignored (SIGPIPE,
+/// by Rust's runtime) is back to its default, and the mask is the inherited one. Handlers need
+/// no reset: exec returns caught signals to their defaults. Without the start-up record (see
+/// [`Inherited::get`]) the state is the kernel's default: nothing ignored, nothing blocked.
+pub fn restore_inherited() -> io::Result<()> {
+    let inherited = Inherited::get();
+    let mut mask = SigSet::empty();
+    for n in 1..=inherited::MAX_SIGNAL {
+        if n == libc::SIGKILL || n == libc::SIGSTOP {
+            continue;
+        }
+        let want_ignored = inherited.is_some_and(|i| i.ignored(n));
+        if let Some(ignored) = is_ignored(n) {
+            if ignored != want_ignored {
+                set_disposition(n, want_ignored)?;
+            }
+        }
+        if inherited.is_some_and(|i| i.blocked(n)) {
+            // SAFETY: the set is initialised; sigaddset only validates the number.
+            check(unsafe { libc::sigaddset(&mut mask.0, n) })?;
+        }
+    }
+    mask.set_mask().map(drop)
+}
+
 /// The handlers for a set of signals, all writing into one self-pipe.
 #[derive(Debug)]
 pub struct Signals {
@@ -184,8 +234,17 @@ pub struct Signals {
 
 impl Signals {
     /// Installs handlers for `signals` and unblocks them (a parent may have blocked them, which
-    /// would make pgwait deaf to `docker stop`). Call once, before waiting.
+    /// would make pgwait deaf to `docker stop`). A signal that was ignored when pgwait started
+    /// stays ignored, as a shell leaves it (`nohup pgwait` must not end on SIGHUP). Call once,
+    /// before waiting; [`restore_inherited`] undoes it all.
     pub fn install(signals: &[Signal]) -> io::Result<Self> {
+        let inherited = Inherited::get();
+        let signals: Vec<Signal> = signals
+            .iter()
+            .copied()
+            .filter(|s| !inherited.is_some_and(|i| i.ignored(s.number())))
+            .collect();
+        let signals = signals.as_slice();
         let (read, write) = StdUnixStream::pair()?;
         read.set_nonblocking(true)?;
         write.set_nonblocking(true)?;

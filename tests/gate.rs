@@ -2,7 +2,9 @@
 
 mod support;
 
+use std::ffi::OsStr;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -315,6 +317,93 @@ fn exec_failures_map_to_126_and_127() {
         "{}",
         stderr_of(&out)
     );
+    // Executable, but neither ELF nor #!: execvp would hand it to /bin/sh; pgwait must not.
+    let no_header = cluster.root.join("no-header");
+    std::fs::write(&no_header, "touch ran-by-a-shell\n").unwrap();
+    std::fs::set_permissions(&no_header, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut path = std::ffi::OsString::from(&cluster.root);
+    path.push(":/usr/bin:/bin");
+    for program in [no_header.as_os_str(), OsStr::new("no-header")] {
+        let out = pgwait()
+            .args(tcp_args(&cluster, TRUST_USER))
+            .arg("--")
+            .arg(program)
+            .env("PATH", &path)
+            .current_dir(&cluster.root)
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(126), "{program:?}: {stderr}");
+        assert!(stderr.contains("executable format"), "{stderr}");
+        assert!(
+            !cluster.root.join("ran-by-a-shell").exists(),
+            "a shell ran it"
+        );
+    }
+}
+
+/// Like `nohup` and a shell's background job: the parent ignores signals before starting pgwait.
+fn with_ignored<'a>(cmd: &'a mut Command, signals: &'static [i32]) -> &'a mut Command {
+    // SAFETY: only async-signal-safe libc calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for s in signals {
+                libc::signal(*s, libc::SIG_IGN);
+            }
+            Ok(())
+        })
+    }
+}
+
+#[test]
+fn ignored_signals_stay_ignored_during_the_wait_and_in_the_command() {
+    let mut cluster = Cluster::new("");
+    let ignored = [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGPIPE];
+    let mut cmd = pgwait();
+    let mut child = with_ignored(
+        &mut cmd,
+        &[libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGPIPE],
+    )
+    .args(tcp_args(&cluster, TRUST_USER))
+    .args(["-t", "60s", "--", "sh", "-c", "read line"])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(300));
+    // nohup's promise: a hangup (or Ctrl-C in the background) does not end the wait.
+    for signal in ["HUP", "INT"] {
+        support::unsafe_kill(pid, signal);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "an ignored signal ended the wait"
+    );
+    cluster.start_ready();
+    assert!(
+        eventually(Duration::from_secs(20), || std::fs::read_link(format!(
+            "/proc/{pid}/exe"
+        ))
+        .map(|exe| !exe.to_string_lossy().contains("pgwait"))
+        .unwrap_or(false)),
+        "pgwait never exec'd"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let (_, sigign, _) = inherited(pid);
+    let sigign = u64::from_str_radix(&sigign, 16).unwrap();
+    for signal in ignored {
+        assert_ne!(
+            sigign & (1u64 << (signal - 1)),
+            0,
+            "signal {signal} not ignored: {sigign:x}"
+        );
+    }
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
 }
 
 /// Reads one field of /proc/PID/status.
@@ -366,7 +455,7 @@ fn baseline() -> (String, String, Vec<String>) {
 }
 
 #[test]
-fn the_command_replaces_pgwait_with_argv_env_stdin_and_clean_signal_state() {
+fn the_command_replaces_pgwait_with_argv_env_stdin_and_the_inherited_signal_state() {
     let mut cluster = Cluster::new("");
     cluster.start_ready();
     let script = "read line; echo \"stdin=$line\"; echo \"argv=$1|$2\"; echo \"env=$APP_SETTING\"";
@@ -393,8 +482,13 @@ fn the_command_replaces_pgwait_with_argv_env_stdin_and_clean_signal_state() {
     // Let the shell settle into its blocking read before looking at what it holds.
     std::thread::sleep(Duration::from_millis(200));
     let (sigblk, sigign, fds) = inherited(pid);
-    let (_, base_sigign, base_fds) = baseline();
-    assert_eq!(sigblk, "0000000000000000", "signal mask not emptied");
+    let (base_sigblk, base_sigign, base_fds) = baseline();
+    let usr1_term = (1u64 << (libc::SIGUSR1 - 1)) | (1u64 << (libc::SIGTERM - 1));
+    assert_eq!(
+        u64::from_str_radix(&sigblk, 16).unwrap(),
+        u64::from_str_radix(&base_sigblk, 16).unwrap() | usr1_term,
+        "the inherited mask was not restored: SigBlk {sigblk}"
+    );
     let (ign, base_ign) = (
         u64::from_str_radix(&sigign, 16).unwrap(),
         u64::from_str_radix(&base_sigign, 16).unwrap(),
