@@ -52,6 +52,8 @@ pub enum Failure {
     },
     /// The peer does not speak the PostgreSQL protocol as expected.
     Protocol { phase: Phase },
+    /// The peer went past a bound that keeps pgwait's memory small.
+    OverLimit { phase: Phase, limit: Limit },
     /// The server asks for a password and none is set.
     NoPassword,
     /// Authentication failed on the client side for another reason (e.g. an unknown mechanism).
@@ -71,6 +73,17 @@ pub enum Failure {
         want: &'static str,
         got: &'static str,
     },
+}
+
+/// The bounds on what a peer may send (their sizes are the probe's, README states them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// One message longer than the largest accepted.
+    MessageLength,
+    /// Too many bytes before ReadyForQuery (a flood of notices or parameters).
+    BeforeReady,
+    /// Too many bytes in one session.
+    Session,
 }
 
 impl Failure {
@@ -253,7 +266,7 @@ pub fn classify(failure: &Failure) -> Class {
         Failure::TimedOut { .. } => Class::Timeout,
         Failure::Closed { .. } => Class::Dropped,
         Failure::Server { sqlstate, .. } => classify_sqlstate(sqlstate),
-        Failure::Protocol { .. } => Class::NotPostgres,
+        Failure::Protocol { .. } | Failure::OverLimit { .. } => Class::NotPostgres,
         Failure::NoPassword | Failure::ClientAuth { .. } => Class::Auth,
         Failure::Tls { .. } | Failure::TlsRefused => Class::Tls,
         Failure::WrongKind { .. } => Class::WrongKind,

@@ -132,7 +132,7 @@ fn wait_for(
         user: &target.conn.user,
         timeout: config.wait.timeout,
     });
-    Ok(runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         let interrupt = async {
             match signals.recv().await {
                 Ok(signal) => signal,
@@ -141,7 +141,12 @@ fn wait_for(
             }
         };
         wait::wait(&mut probe, &label, &config.wait, reporter, interrupt).await
-    }))
+    });
+    // A name lookup stuck in getaddrinfo cannot be cancelled; dropping the runtime would join
+    // its thread and hold the exit (or the exec) until the resolver gives up. Leave it behind:
+    // exit and exec end every thread anyway.
+    runtime.shutdown_background();
+    Ok(outcome)
 }
 
 fn exec_command(

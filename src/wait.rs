@@ -142,7 +142,7 @@ impl<W: Write> Waiter<'_, W> {
         loop {
             progress.attempts += 1;
             let plan = Plan {
-                deadline: Instant::now() + self.settings.attempt_timeout,
+                per_address: self.settings.attempt_timeout,
                 tcp_connect_limit: policy.tcp_connect_limit(self.settings.attempt_timeout),
                 rejects: policy.rejects(),
             };

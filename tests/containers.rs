@@ -5,17 +5,15 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use support::release::{build_static, static_binary, ROOT, STATIC_FLAGS};
 use support::{scratch_dir, wait_with_deadline, Cluster, SCRAM_PASSWORD, SCRAM_USER};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const STATIC_FLAGS: &str =
-    "-C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\"";
 const PASSWORD: &str = "container-pa55word";
 
 fn docker(args: &[&str]) -> Output {
@@ -65,43 +63,6 @@ extern "C" fn remove_images() {
 
 extern "C" {
     fn atexit(f: extern "C" fn()) -> i32;
-}
-
-fn static_binary(name: &str) -> PathBuf {
-    let dir = Path::new(ROOT).join("target/x86_64-unknown-linux-gnu/release");
-    if name == "demo_app" {
-        dir.join("examples/demo_app")
-    } else {
-        dir.join(name)
-    }
-}
-
-/// The documented static build (README), for pgwait and the demo app.
-fn build_static() {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
-            .current_dir(ROOT)
-            .env("RUSTFLAGS", STATIC_FLAGS)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "x86_64-unknown-linux-gnu",
-                "--bin",
-                "pgwait",
-                "--example",
-                "demo_app",
-            ])
-            .output()
-            .expect("run cargo");
-        assert!(
-            out.status.success(),
-            "static build failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
 }
 
 fn build_image(tag: &str, args: &[&str]) {

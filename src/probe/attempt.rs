@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use tokio::time::Instant;
+
 use super::pg::{self, Session, Transport};
 use super::{tcp, AddrFailure, AttemptError, Plan, Probe, Ready};
 use crate::classify::{classify, Class, Failure};
@@ -25,6 +27,7 @@ pub struct PgProbe {
     params: ConnParams,
     tls: Option<Tls>,
     passfile: PassFile,
+    resolver: tcp::Resolver,
 }
 
 impl PgProbe {
@@ -33,6 +36,7 @@ impl PgProbe {
             params,
             tls,
             passfile,
+            resolver: tcp::Resolver::default(),
         }
     }
 
@@ -73,7 +77,11 @@ impl PgProbe {
                 host,
                 hostaddr,
                 port,
-            } => match tcp::resolve(host, *hostaddr, *port, plan.deadline).await {
+            } => match self
+                .resolver
+                .resolve(host, *hostaddr, *port, Instant::now() + plan.per_address)
+                .await
+            {
                 Ok(addrs) => addrs.into_iter().map(Route::Tcp).collect(),
                 Err(failure) => {
                     failures.push(AddrFailure::new(endpoint.to_string(), failure));
@@ -86,7 +94,12 @@ impl PgProbe {
                 Route::Tcp(addr) => tcp::label(endpoint, *addr),
                 Route::Unix(_) => endpoint.to_string(),
             };
-            match self.with_sslmode(endpoint, &route, attrs, plan).await {
+            // Each address gets its own time, as libpq's connect_timeout.
+            let deadline = Instant::now() + plan.per_address;
+            match self
+                .with_sslmode(endpoint, &route, attrs, plan, deadline)
+                .await
+            {
                 Ok(()) => return Some(Ready { address }),
                 Err(failure) => failures.push(AddrFailure::new(address, failure)),
             }
@@ -107,12 +120,13 @@ impl PgProbe {
         route: &Route,
         attrs: SessionAttrs,
         plan: Plan,
+        deadline: Instant,
     ) -> Result<(), Failure> {
         let tls = match (&self.tls, route) {
             (Some(tls), Route::Tcp(_)) => tls,
             _ => {
                 return self
-                    .session(endpoint, route, attrs, plan, Transport::Plain)
+                    .session(endpoint, route, attrs, (plan, deadline), Transport::Plain)
                     .await
             }
         };
@@ -122,12 +136,13 @@ impl PgProbe {
         };
         match tls.mode {
             SslMode::Allow => match self
-                .session(endpoint, route, attrs, plan, Transport::Plain)
+                .session(endpoint, route, attrs, (plan, deadline), Transport::Plain)
                 .await
             {
                 // e.g. pg_hba.conf has only hostssl lines: try again with TLS.
                 Err(failure @ Failure::Server { .. }) if classify(&failure) == Class::Auth => {
-                    self.session(endpoint, route, attrs, plan, required).await
+                    self.session(endpoint, route, attrs, (plan, deadline), required)
+                        .await
                 }
                 other => other,
             },
@@ -136,7 +151,7 @@ impl PgProbe {
                     endpoint,
                     route,
                     attrs,
-                    plan,
+                    (plan, deadline),
                     Transport::Tls {
                         tls,
                         required: false,
@@ -145,22 +160,26 @@ impl PgProbe {
                 .await
             {
                 Err(Failure::Tls { .. }) => {
-                    self.session(endpoint, route, attrs, plan, Transport::Plain)
+                    self.session(endpoint, route, attrs, (plan, deadline), Transport::Plain)
                         .await
                 }
                 other => other,
             },
-            _ => self.session(endpoint, route, attrs, plan, required).await,
+            _ => {
+                self.session(endpoint, route, attrs, (plan, deadline), required)
+                    .await
+            }
         }
     }
 
-    /// One connection: connect the transport and run the PostgreSQL session over it.
+    /// One connection: connect the transport and run the PostgreSQL session over it, all by
+    /// the address's deadline.
     async fn session(
         &self,
         endpoint: &Endpoint,
         route: &Route,
         attrs: SessionAttrs,
-        plan: Plan,
+        (plan, deadline): (Plan, Instant),
         transport: Transport<'_>,
     ) -> Result<(), Failure> {
         let password = self.params.password.clone().or_else(|| {
@@ -180,12 +199,12 @@ impl PgProbe {
         };
         match route {
             Route::Tcp(addr) => {
-                let stream = tcp::connect_tcp(*addr, plan).await?;
-                pg::check(stream, &session, plan.deadline).await
+                let stream = tcp::connect_tcp(*addr, plan, deadline).await?;
+                pg::check(stream, &session, deadline).await
             }
             Route::Unix(path) => {
-                let stream = tcp::connect_unix(path, plan).await?;
-                pg::check(stream, &session, plan.deadline).await
+                let stream = tcp::connect_unix(path, plan, deadline).await?;
+                pg::check(stream, &session, deadline).await
             }
         }
     }

@@ -13,17 +13,17 @@ mod tls_stream;
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 pub use attempt::PgProbe;
+pub use guard::{MAX_BEFORE_READY, MAX_MESSAGE, MAX_SESSION};
 
 use crate::classify::{classify, Class, ClassSet, Failure};
 
 /// How one attempt is to be made: its time limits, and when to stop trying further servers.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
-    /// The whole attempt ends by then, whatever phase it is in.
-    pub deadline: Instant,
+    /// Each address gets this long, whatever phase it is in (and each host name's lookup too),
+    /// as libpq's `connect_timeout` is per host: a hung first server must not starve the next.
+    pub per_address: Duration,
     /// Limit on each TCP connect, so dropped SYNs don't hold an attempt for the kernel's retries.
     pub tcp_connect_limit: Duration,
     /// The policy's answer to "does this class end the wait?": after such a failure the remaining

@@ -16,9 +16,11 @@ use tokio_postgres::config::{
 use tokio_postgres::tls::TlsConnect;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
-use super::guard::FirstByteGuard;
+use futures_util::StreamExt;
+
+use super::guard::{self, Exceeded, Observed, ReplyGuard};
 use super::tls_stream::RustlsConnect;
-use crate::classify::{Failure, Phase};
+use crate::classify::{Failure, Limit, Phase};
 use crate::conninfo::{ChannelBinding, ConnParams, Secret, SessionAttrs};
 use crate::tls::Tls;
 
@@ -55,8 +57,11 @@ pub async fn check<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let observed = Observed::default();
+    let plain = |stream, observed: Observed| ReplyGuard::new(stream, observed);
     let Transport::Tls { tls, required } = session.transport else {
-        return startup(FirstByteGuard::new(stream), NoTls, false, session, deadline).await;
+        let guarded = plain(stream, observed.clone());
+        return startup(guarded, NoTls, false, session, deadline, &observed).await;
     };
     if !tls.direct {
         // pgwait asks for TLS itself so it knows exactly what the server answered.
@@ -69,7 +74,8 @@ where
             Ok(Err(e)) => return Err(Failure::io(Phase::Startup, &e)),
             Ok(Ok(b'S')) => {}
             Ok(Ok(b'N')) if !required => {
-                return startup(FirstByteGuard::new(stream), NoTls, false, session, deadline).await
+                let guarded = plain(stream, observed.clone());
+                return startup(guarded, NoTls, false, session, deadline, &observed).await;
             }
             Ok(Ok(b'N')) => return Err(Failure::TlsRefused),
             // The postmaster itself can answer with an error (e.g. it cannot fork): read it.
@@ -84,8 +90,9 @@ where
     let connector = RustlsConnect {
         config: tls.config.clone(),
         host: session.host.to_string(),
+        observed: observed.clone(),
     };
-    startup(stream, connector, true, session, deadline).await
+    startup(stream, connector, true, session, deadline, &observed).await
 }
 
 /// Reads an ErrorResponse whose type byte was already consumed, into a `Failure::Server`.
@@ -146,6 +153,7 @@ async fn startup<S, T>(
     use_tls: bool,
     session: &Session<'_>,
     deadline: Instant,
+    observed: &Observed,
 ) -> Result<(), Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -159,12 +167,12 @@ where
                 phase: Phase::Startup,
             })
         }
-        Ok(Err(e)) => return Err(convert(&e, Phase::Startup, session)),
+        Ok(Err(e)) => return Err(convert(&e, Phase::Startup, session, observed)),
         Ok(Ok(pair)) => pair,
     };
     let sql = readiness_query(session.attrs);
     let query = async move {
-        let result = client.simple_query(sql).await;
+        let result = first_row(&client, sql).await;
         // Dropping the last client makes the connection send Terminate and finish.
         drop(client);
         result
@@ -173,9 +181,30 @@ where
         Err(_) => Err(Failure::TimedOut {
             phase: Phase::Query,
         }),
-        Ok((Err(e), _)) => Err(convert(&e, Phase::Query, session)),
-        Ok((Ok(messages), _)) => verify(&messages, session.attrs),
+        // The connection's own error says why (a bound crossed, a reset); the query's would
+        // only say "closed".
+        Ok((Err(e), Err(cause))) if e.is_closed() => {
+            Err(convert(&cause, Phase::Query, session, observed))
+        }
+        Ok((Err(e), _)) => Err(convert(&e, Phase::Query, session, observed)),
+        Ok((Ok(row), _)) => verify(row.as_ref(), session.attrs),
     }
+}
+
+/// Runs `sql` and keeps only its first row: the rest is read and dropped as it streams, so a
+/// flood of rows costs no memory.
+async fn first_row(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<Option<tokio_postgres::SimpleQueryRow>, tokio_postgres::Error> {
+    let mut stream = std::pin::pin!(client.simple_query_raw(sql).await?);
+    let mut first = None;
+    while let Some(message) = stream.next().await {
+        if let (None, SimpleQueryMessage::Row(row)) = (&first, message?) {
+            first = Some(row);
+        }
+    }
+    Ok(first)
 }
 
 fn client_config(session: &Session<'_>, use_tls: bool) -> tokio_postgres::Config {
@@ -215,11 +244,10 @@ fn readiness_query(attrs: SessionAttrs) -> &'static str {
 }
 
 /// Checks the reply: `1` for any server, else the server's kind against `target_session_attrs`.
-fn verify(messages: &[SimpleQueryMessage], attrs: SessionAttrs) -> Result<(), Failure> {
-    let row = messages.iter().find_map(|m| match m {
-        SimpleQueryMessage::Row(row) => Some(row),
-        _ => None,
-    });
+fn verify(
+    row: Option<&tokio_postgres::SimpleQueryRow>,
+    attrs: SessionAttrs,
+) -> Result<(), Failure> {
     let Some(row) = row else {
         return Err(Failure::Protocol {
             phase: Phase::Query,
@@ -251,8 +279,14 @@ fn verify(messages: &[SimpleQueryMessage], attrs: SessionAttrs) -> Result<(), Fa
     }
 }
 
-/// Converts a client error by its structure: SQLSTATE, closed, TLS, io kind — never by text.
-fn convert(e: &tokio_postgres::Error, phase: Phase, session: &Session<'_>) -> Failure {
+/// Converts a client error by its structure: SQLSTATE, closed, a bound crossed, TLS, io kind —
+/// never by text.
+fn convert(
+    e: &tokio_postgres::Error,
+    phase: Phase,
+    session: &Session<'_>,
+    observed: &Observed,
+) -> Failure {
     if let Some(db) = e.as_db_error() {
         return Failure::Server {
             phase,
@@ -268,16 +302,26 @@ fn convert(e: &tokio_postgres::Error, phase: Phase, session: &Session<'_>) -> Fa
         return Failure::Protocol { phase };
     };
     match source.downcast_ref::<io::Error>() {
-        // rustls reports through io errors; dig its error out before looking at the io kind.
-        Some(io) => match io
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            Some(tls) => tls_failure(tls, session),
-            None => Failure::io(phase, io),
+        Some(io) => match guard::exceeded(io) {
+            Some(Exceeded::NotAReply) => Failure::Protocol { phase },
+            Some(Exceeded::MessageLength) => over(phase, Limit::MessageLength),
+            Some(Exceeded::BeforeReady) => over(phase, Limit::BeforeReady),
+            Some(Exceeded::Session) => over(phase, Limit::Session),
+            // rustls reports through io errors; dig its error out before looking at the io kind.
+            None => match io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                Some(tls) => tls_failure(tls, session),
+                None => Failure::io(phase, io),
+            },
         },
-        None => client_auth(e, session),
+        None => client_auth(e, session, observed),
     }
+}
+
+fn over(phase: Phase, limit: Limit) -> Failure {
+    Failure::OverLimit { phase, limit }
 }
 
 fn tls_failure(error: &rustls::Error, session: &Session<'_>) -> Failure {
@@ -291,12 +335,52 @@ fn tls_failure(error: &rustls::Error, session: &Session<'_>) -> Failure {
     }
 }
 
-/// Authentication that failed on our side: the likeliest cause is a password we don't have.
-fn client_auth(e: &tokio_postgres::Error, session: &Session<'_>) -> Failure {
+/// Authentication that failed on our side: a method pgwait cannot do (named from what the
+/// server sent), or else the likeliest cause, a password we don't have.
+fn client_auth(e: &tokio_postgres::Error, session: &Session<'_>, observed: &Observed) -> Failure {
+    let request = observed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if let Some(request) = request {
+        if let Some(detail) = unsupported_method(&request) {
+            return Failure::ClientAuth { detail };
+        }
+    }
     if session.password.is_none() {
         return Failure::NoPassword;
     }
     Failure::ClientAuth {
         detail: e.to_string(),
+    }
+}
+
+/// Authentication methods by their message code, and whether pgwait can do them.
+const AUTH_METHODS: &[(u32, &str, bool)] = &[
+    (0, "none", true),
+    (2, "Kerberos V5", false),
+    (3, "password", true),
+    (5, "MD5", true),
+    (6, "SCM credentials", false),
+    (7, "GSSAPI", false),
+    (9, "SSPI", false),
+    (10, "SASL", true),
+];
+
+/// What the server asked for that pgwait cannot do, in words.
+fn unsupported_method(request: &guard::AuthRequest) -> Option<String> {
+    const SCRAM: [&str; 2] = ["SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"];
+    match AUTH_METHODS.iter().find(|(code, _, _)| *code == request.code) {
+        Some((10, _, _)) if !request.mechanisms.iter().any(|m| SCRAM.contains(&m.as_str())) => {
+            Some(format!(
+                "the server offers only the SASL mechanism(s) {}; pgwait supports SCRAM-SHA-256 and SCRAM-SHA-256-PLUS",
+                request.mechanisms.join(", ")
+            ))
+        }
+        Some((_, name, false)) => Some(format!(
+            "the server asks for {name} authentication, which pgwait does not support"
+        )),
+        None => Some(format!(
+            "the server asks for an unknown authentication method (code {})",
+            request.code
+        )),
+        Some(_) => None,
     }
 }

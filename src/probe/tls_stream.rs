@@ -18,10 +18,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, TlsConnect, TlsStream};
 use tokio_rustls::client;
 
-/// Connects TLS to `host` (verification and SNI use it) with `config`.
+use super::guard::{Observed, ReplyGuard};
+
+/// Connects TLS to `host` (verification and SNI use it) with `config`; the decrypted stream is
+/// guarded like a plain one.
 pub struct RustlsConnect {
     pub config: Arc<ClientConfig>,
     pub host: String,
+    pub observed: Observed,
 }
 
 impl<S> TlsConnect<S> for RustlsConnect
@@ -39,17 +43,17 @@ where
             let tls = tokio_rustls::TlsConnector::from(self.config)
                 .connect(name, stream)
                 .await?;
-            Ok(RustlsStream(tls))
+            Ok(RustlsStream(ReplyGuard::new(tls, self.observed)))
         })
     }
 }
 
 /// A client TLS stream that knows its channel-binding data.
-pub struct RustlsStream<S>(client::TlsStream<S>);
+pub struct RustlsStream<S>(ReplyGuard<client::TlsStream<S>>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for RustlsStream<S> {
     fn channel_binding(&self) -> ChannelBinding {
-        let (_, session) = self.0.get_ref();
+        let (_, session) = self.0.get_ref().get_ref();
         session
             .peer_certificates()
             .and_then(|certs| certs.first())

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use super::{primary_fields, Level, Record};
-use crate::classify::{Class, Failure, Phase};
+use crate::classify::{Class, Failure, Limit, Phase};
 use crate::event::Event;
 use crate::exec::ExecError;
 use crate::policy::{Decision, RetryOn};
-use crate::probe::AttemptError;
+use crate::probe::{self, AttemptError};
 
 /// Records for the events that need no state from the reporter.
 pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
@@ -54,7 +54,7 @@ pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
             Record {
                 level: Some(Level::Error),
                 event: "rejected",
-                msg: format!("{}; hint: {}", attempt_error(error), hint(class)),
+                msg: format!("{}; hint: {}", attempt_error(error), hint_of(error)),
                 target: Some(target),
                 address: Some(address),
                 class: Some(class),
@@ -62,7 +62,7 @@ pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
                 attempts: Some(*attempts),
                 elapsed: Some(*elapsed),
                 reason: Some("permanent"),
-                hint: Some(hint(class)),
+                hint: Some(hint_of(error)),
                 ..Record::default()
             }
         }
@@ -234,12 +234,11 @@ fn not_ready<'e>(
     let Some(error) = last else {
         return Record {
             msg: format!(
-                "{target} not ready after {}: the first attempt did not finish; hint: {}",
+                "{target} not ready after {}: the first attempt did not finish; hint: {FIRST_ATTEMPT_UNFINISHED}",
                 human(elapsed),
-                hint(Class::Timeout)
             ),
             class: Some(Class::Timeout),
-            hint: Some(hint(Class::Timeout)),
+            hint: Some(FIRST_ATTEMPT_UNFINISHED),
             ..base
         };
     };
@@ -250,12 +249,12 @@ fn not_ready<'e>(
             human(elapsed),
             attempts_text(attempts),
             attempt_error(error),
-            hint(class)
+            hint_of(error)
         ),
         address: Some(address),
         class: Some(class),
         sqlstate,
-        hint: Some(hint(class)),
+        hint: Some(hint_of(error)),
         ..base
     }
 }
@@ -306,6 +305,7 @@ pub fn describe(failure: &Failure, class: Class) -> String {
             sqlstate, message, ..
         } => format!("{sqlstate} {message}"),
         Failure::Protocol { phase } => format!("{class} (unexpected reply during {phase})"),
+        Failure::OverLimit { phase, limit } => format!("{class} ({} during {phase})", over(*limit)),
         Failure::NoPassword => format!(
             "{class}: the server asks for a password but none is set (PGPASSWORD, password=, a password file, or the URI)"
         ),
@@ -334,13 +334,54 @@ fn summary(error: &AttemptError) -> String {
     }
 }
 
+/// The bound a peer crossed, with its size.
+fn over(limit: Limit) -> String {
+    match limit {
+        Limit::MessageLength => format!(
+            "sent a message length of 0-3 bytes or over {}",
+            size(probe::MAX_MESSAGE as u64)
+        ),
+        Limit::BeforeReady => format!(
+            "sent over {} before ReadyForQuery",
+            size(probe::MAX_BEFORE_READY)
+        ),
+        Limit::Session => format!("sent over {} in one session", size(probe::MAX_SESSION)),
+    }
+}
+
+/// `64 KiB`, `1 MiB`: the bounds are whole binary units.
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// When the deadline passed before any attempt finished, nothing says why yet.
+const FIRST_ATTEMPT_UNFINISHED: &str = "no attempt finished in time: check the host, the network and --connect-timeout, or allow a longer --timeout";
+
+/// A connection was made, so the network is fine: the peer itself is silent.
+const CONNECTED_NO_ANSWER: &str = "the connection was made but the server did not answer in time: it may be hung or overloaded, or a pooler (PgBouncer) may be holding the connection while its backend is unavailable";
+
+/// The hint for an attempt's failure: by class, except where the failure tells more.
+pub fn hint_of(error: &AttemptError) -> &'static str {
+    let primary = error.primary();
+    match primary.failure {
+        Failure::TimedOut {
+            phase: Phase::Startup | Phase::Query,
+        } => CONNECTED_NO_ANSWER,
+        _ => hint(primary.class),
+    }
+}
+
 /// What to check, per class (in the spirit of the seed article on refused vs timeout).
 pub fn hint(class: Class) -> &'static str {
     match class {
         Class::Refused => "nothing is listening there: is the server running, and listening on that address and port (listen_addresses, port)?",
         Class::Unresolvable => "the host name does not resolve: check its spelling, or that the database service or container exists",
         Class::Unreachable => "no route to the server: check the address and the network between here and there",
-        Class::Timeout => "packets are being dropped: check firewalls and security groups between here and the server",
+        Class::Timeout => "no answer to the connection request: packets may be dropped; check firewalls and security groups between here and the server",
         Class::Dropped => "the server closed the connection during startup: check the server log",
         Class::NotReady => "the server is still starting, recovering or shutting down: a longer --timeout may help",
         Class::Overloaded => "the server has no free connection slots (max_connections) or resources",

@@ -8,6 +8,8 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod peer;
+pub mod release;
 
 use std::fs;
 use std::net::TcpListener;
