@@ -1,8 +1,10 @@
 //! Turns one failed connection step into a failure class. Pure: no I/O, no PostgreSQL types.
 //!
-//! Classification uses the phase, the OS error kind and the SQLSTATE only — never message text,
-//! because servers translate their messages. SQLSTATEs are named once, in [`SQLSTATES`]. Whether a
-//! class is retried is not decided here but by [`crate::policy`].
+//! Classification uses the phase, the OS error kind and the SQLSTATE — not message text, because
+//! PostgreSQL translates its messages. The one exception is PgBouncer, which reports a wrong
+//! password, an unknown database and a down backend all as 08P01, never translated: for those
+//! [`SQLSTATES`] also matches the start of the message. Whether a class is retried is not decided
+//! here but by [`crate::policy`].
 
 use std::fmt;
 use std::io::ErrorKind;
@@ -219,18 +221,21 @@ impl ClassSet {
     }
 }
 
-/// Matches a SQLSTATE exactly, or by its two-character class.
+/// Matches a SQLSTATE exactly, by its two-character class, or exactly with a message prefix.
 #[derive(Debug, Clone, Copy)]
 pub enum SqlStates {
     Code(&'static str),
     ClassOf(&'static str),
+    /// PgBouncer's untranslated 08P01 messages, told apart by how they start.
+    CodeWithText(&'static str, &'static str),
 }
 
 impl SqlStates {
-    fn matches(self, sqlstate: &str) -> bool {
+    fn matches(self, sqlstate: &str, message: &str) -> bool {
         match self {
             Self::Code(code) => sqlstate == code,
             Self::ClassOf(prefix) => sqlstate.starts_with(prefix),
+            Self::CodeWithText(code, start) => sqlstate == code && message.starts_with(start),
         }
     }
 }
@@ -244,6 +249,15 @@ pub const SQLSTATES: &[(SqlStates, Class)] = &[
     (SqlStates::Code("57P03"), Class::NotReady),
     // invalid_catalog_name: the database does not exist.
     (SqlStates::Code("3D000"), Class::NoDatabase),
+    // PgBouncer (its messages are never translated): a wrong password, an unknown user or
+    // database, and its own client limit are not "not ready"...
+    (SqlStates::CodeWithText("08P01", "password authentication failed"), Class::Auth),
+    (SqlStates::CodeWithText("08P01", "SASL authentication failed"), Class::Auth),
+    (SqlStates::CodeWithText("08P01", "no such user"), Class::Auth),
+    (SqlStates::CodeWithText("08P01", "no such database"), Class::NoDatabase),
+    (SqlStates::CodeWithText("08P01", "no more connections allowed"), Class::Overloaded),
+    // ...while "server login has been failing", "query_wait_timeout" and the like mean its
+    // backend is not up yet: the 08 rule below.
     // Connection exceptions: PgBouncer reports a backend it cannot reach yet as 08xxx.
     (SqlStates::ClassOf("08"), Class::NotReady),
     // Insufficient resources: 53300 too_many_connections, 53100 disk_full, ...
@@ -265,7 +279,9 @@ pub fn classify(failure: &Failure) -> Class {
         } => Class::Unresolvable,
         Failure::TimedOut { .. } => Class::Timeout,
         Failure::Closed { .. } => Class::Dropped,
-        Failure::Server { sqlstate, .. } => classify_sqlstate(sqlstate),
+        Failure::Server {
+            sqlstate, message, ..
+        } => classify_sqlstate(sqlstate, message),
         Failure::Protocol { .. } | Failure::OverLimit { .. } => Class::NotPostgres,
         Failure::NoPassword | Failure::ClientAuth { .. } => Class::Auth,
         Failure::Tls { .. } | Failure::TlsRefused => Class::Tls,
@@ -294,10 +310,10 @@ fn classify_io(phase: Phase, kind: ErrorKind) -> Class {
     }
 }
 
-fn classify_sqlstate(sqlstate: &str) -> Class {
+fn classify_sqlstate(sqlstate: &str, message: &str) -> Class {
     SQLSTATES
         .iter()
-        .find(|(states, _)| states.matches(sqlstate))
+        .find(|(states, _)| states.matches(sqlstate, message))
         .map_or(Class::ServerError, |(_, class)| *class)
 }
 
@@ -314,11 +330,48 @@ mod tests {
     }
 
     fn server(sqlstate: &str) -> Failure {
+        said(sqlstate, "")
+    }
+
+    fn said(sqlstate: &str, message: &str) -> Failure {
         Failure::Server {
             phase: Phase::Startup,
             sqlstate: sqlstate.into(),
-            message: String::new(),
+            message: message.into(),
         }
+    }
+
+    #[test]
+    fn pgbouncer_08p01_is_told_apart_by_its_untranslated_text() {
+        let table = [
+            ("SASL authentication failed", Class::Auth),
+            ("password authentication failed", Class::Auth),
+            ("no such user: bob", Class::Auth),
+            ("no such database: nodb", Class::NoDatabase),
+            (
+                "no more connections allowed (max_client_conn)",
+                Class::Overloaded,
+            ),
+            (
+                "server login has been failing, try again later (server_login_retry)",
+                Class::NotReady,
+            ),
+            ("query_wait_timeout", Class::NotReady),
+            ("pgbouncer cannot connect to server", Class::NotReady),
+        ];
+        for (message, class) in table {
+            assert_eq!(classify(&said("08P01", message)), class, "{message}");
+        }
+        // The text alone decides nothing: PostgreSQL's own 28P01 and 3D000 stay what they are,
+        // and the same words under another SQLSTATE are not PgBouncer's.
+        assert_eq!(
+            classify(&said("08006", "no such database: x")),
+            Class::NotReady
+        );
+        assert_eq!(
+            classify(&said("28P01", "Passwort-Authentifizierung")),
+            Class::Auth
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod bouncer;
 pub mod certs;
 pub mod peer;
 pub mod release;
@@ -219,7 +220,7 @@ fn append(path: &Path, text: &str) {
     fs::write(path, old).unwrap();
 }
 
-fn chown_tree(path: &Path, ids: Option<(u32, u32)>) {
+pub fn chown_tree(path: &Path, ids: Option<(u32, u32)>) {
     if let Some((uid, gid)) = ids {
         let status = Command::new("chown")
             .arg("-R")
