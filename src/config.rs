@@ -189,10 +189,10 @@ fn build_target(
 ) -> Result<Target, ConfigError> {
     let mut settings = connection_settings(opts, env)?;
     apply_service_file(&mut settings, env, defaults)?;
-    apply_password_file(&mut settings, opts, env)?;
-    Ok(Target {
-        conn: settings.resolve(defaults)?,
-    })
+    let password_file = apply_password_file(&mut settings, opts, env)?;
+    let mut conn = settings.resolve(defaults)?;
+    conn.password_file = password_file;
+    Ok(Target { conn })
 }
 
 fn wait_settings(

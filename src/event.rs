@@ -62,6 +62,11 @@ pub enum Event<'a> {
     Interrupted { signal: Signal, elapsed: Duration },
     /// Something the user should fix that does not stop pgwait.
     Warning(&'a PassFileWarning),
+    /// A password file was re-read and the password in use changed (never says what it is).
+    CredentialsChanged {
+        target: &'a str,
+        source: &'a crate::credentials::Source,
+    },
     /// pgwait is about to become the command.
     Exec { command: &'a Command },
     /// The command could not be started.

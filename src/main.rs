@@ -7,6 +7,7 @@ mod classify;
 mod cli;
 mod config;
 mod conninfo;
+mod credentials;
 mod event;
 mod exec;
 mod exit;
@@ -23,6 +24,7 @@ use std::io::Stderr;
 use std::process::ExitCode;
 
 use config::{Config, Environment, ProcessEnv, Target};
+use credentials::Credentials;
 use event::Event;
 use exit::Exit;
 use probe::PgProbe;
@@ -95,25 +97,21 @@ fn configure(
     })
 }
 
-/// Reads the TLS files and the password file once. A TLS setup that cannot work is a permanent
-/// failure (exit 3); password-file problems are warnings, as in libpq.
+/// Reads the TLS files, and the password files (again later if they change). A TLS setup that
+/// cannot work is a permanent failure (exit 3); password-file problems are warnings, as in libpq.
 fn probe_for(target: &Target, reporter: &mut Reporter<Stderr>) -> Result<PgProbe, Exit> {
     let conn = &target.conn;
     let tls = tls::setup(&conn.tls).map_err(|error| {
         reporter.emit(&Event::TlsSetup(&error));
         Exit::Rejected
     })?;
-    let passfile = match (&conn.password, &conn.passfile) {
-        (None, Some(setting)) => {
-            let (file, warnings) = passfile::load(setting);
-            for warning in &warnings {
-                reporter.emit(&Event::Warning(warning));
-            }
-            file
+    let (credentials, notes) = Credentials::new(conn);
+    for note in &notes {
+        if let credentials::Note::Warning(warning) = note {
+            reporter.emit(&Event::Warning(warning));
         }
-        _ => passfile::PassFile::default(),
-    };
-    Ok(PgProbe::new(conn.clone(), tls, passfile))
+    }
+    Ok(PgProbe::new(conn.clone(), tls, credentials))
 }
 
 fn wait_for(

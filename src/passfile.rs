@@ -1,8 +1,8 @@
 //! libpq password files (`~/.pgpass`, `PGPASSFILE`, `passfile=`): loading with libpq's safety
 //! rules and matching `hostname:port:database:username:password` lines.
 //!
-//! The file is read once at start-up; passwords stay inside [`Secret`]. Warnings name the file
-//! and line number, never the line itself.
+//! [`crate::credentials`] reads it at start-up and again whenever it changes; passwords stay inside
+//! [`Secret`]. Warnings name the file and line number, never the line itself.
 
 use std::fmt;
 use std::fs;
@@ -29,7 +29,6 @@ impl fmt::Debug for PassFile {
     }
 }
 
-#[cfg(test)]
 impl PartialEq for PassFile {
     fn eq(&self, other: &Self) -> bool {
         self.entries.len() == other.entries.len()
@@ -41,7 +40,6 @@ impl PartialEq for PassFile {
     }
 }
 
-#[cfg(test)]
 impl Eq for PassFile {}
 
 /// Why (part of) a password file was not used. Names the file and line, never the line itself.
@@ -174,6 +172,8 @@ impl PassFile {
                     .all(|(pattern, value)| pattern == "*" || pattern == value)
             })
             .map(|e| e.password.clone())
+            // libpq never sends an empty password.
+            .filter(|p| !p.expose().is_empty())
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::time::{sleep, sleep_until, Instant};
 
+use crate::credentials::Note;
 use crate::event::Event;
 use crate::policy::{Decision, Policy, RetryOn};
 use crate::probe::{AttemptError, Plan, Probe, Ready};
@@ -140,6 +141,9 @@ impl<W: Write> Waiter<'_, W> {
             self.settings.seed,
         );
         loop {
+            for note in probe.prepare() {
+                self.note(&note);
+            }
             progress.attempts += 1;
             let plan = Plan {
                 per_address: self.settings.attempt_timeout,
@@ -171,6 +175,18 @@ impl<W: Write> Waiter<'_, W> {
                 }
             }
         }
+    }
+
+    /// Reports what a credentials check found.
+    fn note(&mut self, note: &Note) {
+        let event = match note {
+            Note::Changed(source) => Event::CredentialsChanged {
+                target: self.target,
+                source,
+            },
+            Note::Warning(warning) => Event::Warning(warning),
+        };
+        self.reporter.emit(&event);
     }
 
     /// Says "still waiting" once per status interval.

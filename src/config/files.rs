@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{env_string, setting, ConfigError, Environment};
 use crate::cli::{Id, Opts};
 use crate::conninfo::{self, ConnError, Defaults, Origin, Settings};
+use crate::credentials;
 
 /// Where libpq looks for the system-wide `pg_service.conf` without `PGSYSCONFDIR` (Debian's path).
 const DEFAULT_SYSCONFDIR: &str = "/etc/postgresql-common";
@@ -52,28 +53,28 @@ pub(super) fn apply_service_file(
 }
 
 /// `--password-file` / `PGWAIT_PASSWORD_FILE` (a Kubernetes or Docker secret): beats `PGPASSWORD`
-/// and `DATABASE_URL`, but not a password typed into `-d`.
+/// and `DATABASE_URL`, but not a password typed into `-d`. It must be readable now; returns its
+/// path when it applies, so the probe can re-read it when it changes.
 pub(super) fn apply_password_file(
     settings: &mut Settings,
     opts: &Opts,
     env: &dyn Environment,
-) -> Result<(), ConfigError> {
+) -> Result<Option<PathBuf>, ConfigError> {
     let Some((path, origin)) = setting(opts, Id::PasswordFile, env)? else {
-        return Ok(());
+        return Ok(None);
     };
     if settings
         .get("password")
         .is_some_and(|(_, o)| o == Origin::DbnameArg)
     {
-        return Ok(());
+        return Ok(None);
     }
     let text =
         std::fs::read_to_string(&path).map_err(|e| unreadable(origin, Path::new(&path), e))?;
-    let password = text
-        .strip_suffix('\n')
-        .map(|t| t.strip_suffix('\r').unwrap_or(t))
-        .unwrap_or(&text);
-    Ok(settings.set("password", password.to_string(), origin)?)
+    let password = credentials::password_from_text(&text);
+    let password = password.as_ref().map_or("", |p| p.expose());
+    settings.set("password", password.to_string(), origin)?;
+    Ok(Some(PathBuf::from(path)))
 }
 
 fn unreadable(source: Origin, path: &Path, e: std::io::Error) -> ConfigError {

@@ -332,6 +332,8 @@ pub struct ConnParams {
     pub password: Option<Secret>,
     /// The password file to consult when there is no explicit password.
     pub passfile: Option<FileSetting>,
+    /// `--password-file`, when it supplied `password`: re-read when it changes.
+    pub password_file: Option<PathBuf>,
     pub dbname: String,
     pub application_name: String,
     /// Command-line options sent to the server at startup (libpq `options`).

@@ -122,10 +122,13 @@ impl Settings {
         Ok(ConnParams {
             endpoints: self.endpoints(defaults.socket_dir_exists)?,
             user,
+            // libpq never sends an empty password: it counts as none (then .pgpass is read).
             password: self
                 .get("password")
+                .filter(|(p, _)| !p.is_empty())
                 .map(|(p, _)| Secret::new(p.to_string())),
             passfile: self.file("passfile", defaults, ".pgpass"),
+            password_file: None,
             dbname,
             application_name,
             options: self.get("options").map(|(o, _)| o.to_string()),

@@ -11,7 +11,7 @@ use super::pg::{self, Session, Transport};
 use super::{tcp, AddrFailure, AttemptError, Plan, Probe, Ready};
 use crate::classify::{classify, Class, Failure};
 use crate::conninfo::{ConnParams, Endpoint, SessionAttrs, SslMode};
-use crate::passfile::PassFile;
+use crate::credentials::{Credentials, Note};
 use crate::tls::Tls;
 
 /// Where one connection goes: typed, so a TCP endpoint always has its resolved address.
@@ -26,16 +26,16 @@ enum Route {
 pub struct PgProbe {
     params: ConnParams,
     tls: Option<Tls>,
-    passfile: PassFile,
+    credentials: Credentials,
     resolver: tcp::Resolver,
 }
 
 impl PgProbe {
-    pub fn new(params: ConnParams, tls: Option<Tls>, passfile: PassFile) -> Self {
+    pub fn new(params: ConnParams, tls: Option<Tls>, credentials: Credentials) -> Self {
         Self {
             params,
             tls,
-            passfile,
+            credentials,
             resolver: tcp::Resolver::default(),
         }
     }
@@ -182,10 +182,9 @@ impl PgProbe {
         (plan, deadline): (Plan, Instant),
         transport: Transport<'_>,
     ) -> Result<(), Failure> {
-        let password = self.params.password.clone().or_else(|| {
-            self.passfile
-                .lookup(endpoint, &self.params.dbname, &self.params.user)
-        });
+        let password =
+            self.credentials
+                .password_for(endpoint, &self.params.dbname, &self.params.user);
         let host = match endpoint {
             Endpoint::Tcp { host, .. } => host.as_str(),
             Endpoint::Socket { .. } => "localhost",
@@ -211,6 +210,10 @@ impl PgProbe {
 }
 
 impl Probe for PgProbe {
+    fn prepare(&mut self) -> Vec<Note> {
+        self.credentials.refresh()
+    }
+
     async fn attempt(&mut self, plan: Plan) -> Result<Ready, AttemptError> {
         let mut failures = Vec::new();
         let first = match self.params.session_attrs {

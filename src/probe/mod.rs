@@ -17,6 +17,7 @@ pub use attempt::PgProbe;
 pub use guard::{MAX_BEFORE_READY, MAX_MESSAGE, MAX_SESSION};
 
 use crate::classify::{classify, Class, ClassSet, Failure};
+use crate::credentials::Note;
 
 /// How one attempt is to be made: its time limits, and when to stop trying further servers.
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +93,11 @@ impl AttemptError {
 /// Makes one readiness attempt within `limits`.
 pub trait Probe {
     fn attempt(&mut self, plan: Plan) -> impl Future<Output = Result<Ready, AttemptError>>;
+
+    /// Called before each attempt: picks up credentials that changed, and says so.
+    fn prepare(&mut self) -> Vec<Note> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

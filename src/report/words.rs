@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::{primary_fields, Level, Record};
 use crate::classify::{Class, Failure, Limit, Phase};
+use crate::credentials::Source;
 use crate::event::Event;
 use crate::exec::ExecError;
 use crate::policy::{Decision, RetryOn};
@@ -78,6 +79,18 @@ pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
             level: Some(Level::Warn),
             event: "warning",
             msg: format!("warning: {warning}"),
+            ..Record::default()
+        },
+        Event::CredentialsChanged { target, source } => Record {
+            level: Some(Level::Info),
+            event: "credentials_changed",
+            msg: match source {
+                Source::PasswordFile(path) => {
+                    format!("credentials changed: password file \"{path}\" was updated")
+                }
+                Source::PassFile(path) => format!("credentials changed: \"{path}\" was updated"),
+            },
+            target: Some(target),
             ..Record::default()
         },
         Event::Exec { command } => Record {
