@@ -77,9 +77,11 @@ impl Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
     Conn(ConnError),
+    /// A value that doesn't parse; `value` holds it only when it is fit to show (see [`shown`]),
+    /// so neither Display nor Debug can carry a password typed into the wrong place.
     Invalid {
         source: Origin,
-        value: String,
+        value: Option<String>,
         expected: &'static str,
     },
     NotUnicode {
@@ -105,7 +107,7 @@ impl fmt::Display for ConfigError {
                 source,
                 value,
                 expected,
-            } => match shown(value) {
+            } => match value {
                 Some(value) => write!(
                     f,
                     "invalid value \"{value}\" for {source}: expected {expected}"
@@ -129,8 +131,19 @@ impl fmt::Display for ConfigError {
 /// A value fit to quote in an error: short, and made only of what durations, formats and class
 /// lists use. Anything else (a URI typed into the wrong flag, say) may carry a password.
 fn shown(value: &str) -> Option<&str> {
-    let plain = |c: char| c.is_ascii_alphanumeric() || " ._,+-".contains(c);
-    (value.len() <= 40 && value.chars().all(plain)).then_some(value)
+    let plain = |c: char| c.is_ascii_alphanumeric() || ".,+-".contains(c);
+    (value.len() <= 24 && value.chars().all(plain)).then_some(value)
+}
+
+impl ConfigError {
+    /// An invalid value, kept only if it is fit to show.
+    fn invalid(source: Origin, value: &str, expected: &'static str) -> Self {
+        Self::Invalid {
+            source,
+            value: shown(value).map(String::from),
+            expected,
+        }
+    }
 }
 
 impl From<ConnError> for ConfigError {
@@ -313,11 +326,11 @@ fn env_flag(env: &dyn Environment, var: &'static str) -> Result<bool, ConfigErro
     match value.trim().to_ascii_lowercase().as_str() {
         "" | "0" | "false" | "no" | "off" => Ok(false),
         "1" | "true" | "yes" | "on" => Ok(true),
-        _ => Err(ConfigError::Invalid {
-            source: Origin::Env(var),
-            value,
-            expected: "1/0, true/false, yes/no or on/off",
-        }),
+        _ => Err(ConfigError::invalid(
+            Origin::Env(var),
+            &value,
+            "1/0, true/false, yes/no or on/off",
+        )),
     }
 }
 
@@ -346,11 +359,7 @@ fn log_format(opts: &Opts, env: &dyn Environment) -> Result<LogFormat, ConfigErr
     let Some((value, source)) = setting(opts, Id::LogFormat, env)? else {
         return Ok(LogFormat::Text);
     };
-    LogFormat::parse(&value).ok_or(ConfigError::Invalid {
-        source,
-        value,
-        expected: "text or json",
-    })
+    LogFormat::parse(&value).ok_or(ConfigError::invalid(source, &value, "text or json"))
 }
 
 /// The log format to report a usage error in, before the command line has been parsed: the
@@ -370,30 +379,28 @@ fn parse_duration(value: &str, source: Origin) -> Result<Duration, ConfigError> 
         Ok(secs) => Ok(Duration::from_secs(secs)),
         Err(_) => humantime::parse_duration(trimmed),
     };
-    parsed.map_err(|_| ConfigError::Invalid {
-        source,
-        value: value.to_string(),
-        expected: "a duration such as 500ms, 30s or 2m (0 or more)",
+    parsed.map_err(|_| {
+        ConfigError::invalid(
+            source,
+            value,
+            "a duration such as 500ms, 30s or 2m (0 or more)",
+        )
     })
 }
 
 fn positive(d: Duration, value: String, source: Origin) -> Result<Duration, ConfigError> {
     if d.is_zero() {
-        return Err(ConfigError::Invalid {
+        return Err(ConfigError::invalid(
             source,
-            value,
-            expected: "a duration greater than zero",
-        });
+            &value,
+            "a duration greater than zero",
+        ));
     }
     Ok(d)
 }
 
 fn parse_retry_on(value: &str, source: Origin) -> Result<RetryOn, ConfigError> {
-    RetryOn::parse(value).map_err(|_| ConfigError::Invalid {
-        source,
-        value: value.to_string(),
-        expected: RETRY_ON_EXPECTED,
-    })
+    RetryOn::parse(value).map_err(|_| ConfigError::invalid(source, value, RETRY_ON_EXPECTED))
 }
 
 /// What `--retry-on` takes; a unit test checks it lists every name in [`RETRY_ON_NAMES`].

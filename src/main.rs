@@ -19,6 +19,9 @@ mod signals;
 mod tls;
 mod wait;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::ffi::OsString;
 use std::io::Stderr;
 use std::process::ExitCode;

@@ -47,8 +47,16 @@ pub(super) fn apply_service_file(
             return Ok(settings.apply_service(pairs)?);
         }
     }
-    let message =
-        format!("definition of service \"{name}\" (from {origin}) not found in any service file");
+    // A service name is a word; anything else is a mistake that may hold a secret: not shown.
+    let is_name = name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    let message = if is_name {
+        format!("definition of service \"{name}\" (from {origin}) not found in any service file")
+    } else {
+        format!("the service named in {origin} is not a plain name and is in no service file")
+    };
     Err(ConnError::Service { message }.into())
 }
 

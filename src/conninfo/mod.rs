@@ -72,6 +72,11 @@ pub enum ConnError {
         origin: Origin,
         scheme: String,
     },
+    /// A single setting holding a URI or conninfo text (it would be used literally, and logged).
+    LooksLikeConnectionString {
+        origin: Origin,
+        keyword: &'static str,
+    },
     /// A value with a NUL byte (`%00`): it cannot reach a resolver or a server intact.
     NulByte {
         origin: Origin,
@@ -135,6 +140,10 @@ impl fmt::Display for ConnError {
                 }
                 Ok(())
             }
+            Self::LooksLikeConnectionString { origin, keyword } => write!(
+                f,
+                "{keyword} in {origin} looks like a connection string: pass those with -d/--dbname or DATABASE_URL"
+            ),
             Self::NulByte { origin, keyword } => {
                 write!(f, "{keyword} in {origin} contains a NUL byte (%00)")
             }

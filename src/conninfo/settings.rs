@@ -49,6 +49,11 @@ impl Settings {
         if value.contains('\0') {
             return Err(ConnError::NulByte { origin, keyword });
         }
+        // A connection string in a single setting (`-h "$DATABASE_URL"`, `-U 'user=a
+        // password=b'`) would be used literally and shown in every line about the target.
+        if keyword != "password" && looks_like_connection_string(&value) {
+            return Err(ConnError::LooksLikeConnectionString { origin, keyword });
+        }
         match support {
             Support::Used => {
                 self.values.insert(keyword, (value, origin));
@@ -227,7 +232,11 @@ impl Settings {
 
     fn endpoints(&self, socket_dir_exists: bool) -> Result<Vec<Endpoint>, ConnError> {
         let hosts = match self.get("host") {
-            Some((h, origin)) => split_list(h, origin)?,
+            Some((h, origin)) => {
+                let hosts = split_list(h, origin)?;
+                hosts.iter().try_for_each(|h| check_host(h, origin))?;
+                hosts
+            }
             None => Vec::new(),
         };
         let hostaddrs = match self.get("hostaddr") {
@@ -280,6 +289,15 @@ impl Settings {
     }
 }
 
+/// A URI, or conninfo text that sets a password.
+fn looks_like_connection_string(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    lower.contains("://")
+        || lower
+            .match_indices("password")
+            .any(|(i, w)| lower[i + w.len()..].trim_start().starts_with('='))
+}
+
 /// libpq expands a leading `~/` in file keywords.
 fn expand_home(path: &str, defaults: &Defaults) -> PathBuf {
     match (path.strip_prefix("~/"), &defaults.home) {
@@ -294,6 +312,21 @@ fn split_list(value: &str, origin: Origin) -> Result<Vec<String>, ConnError> {
         return Err(ConnError::EmptyHost { origin });
     }
     Ok(items)
+}
+
+/// A host is a name, an IP address (IPv6 with an optional `%zone`) or a socket directory.
+/// Anything else (`user:pw@db`, say) is a mistake whose text must not reach the log.
+fn check_host(host: &str, origin: Origin) -> Result<(), ConnError> {
+    let name_char = |c: char| c.is_ascii_alphanumeric() || "-._:%".contains(c);
+    if host.starts_with('/') || host.chars().all(name_char) {
+        Ok(())
+    } else {
+        Err(ConnError::InvalidValue {
+            origin,
+            keyword: "host",
+            expected: "host names, IP addresses or socket directories (a URI goes in -d/--dbname)",
+        })
+    }
 }
 
 fn parse_hostaddrs(value: &str, origin: Origin) -> Result<Vec<IpAddr>, ConnError> {

@@ -485,3 +485,27 @@ fn a_nul_byte_in_any_value_is_a_configuration_error() {
         );
     }
 }
+
+#[test]
+fn a_connection_string_in_a_single_setting_is_refused_without_showing_it() {
+    let table = [
+        ("host", "postgres://app:SECRET!@db/app"),
+        ("host", "app:SECRET!@db"),
+        ("user", "host=db password=SECRET!"),
+        ("user", "password = SECRET! host = db"),
+        ("dbname", "postgresql+asyncpg://app:SECRET!@db/app"),
+        (
+            "application_name",
+            "jdbc:postgresql://db/app?password=SECRET!",
+        ),
+    ];
+    for (keyword, value) in table {
+        let err = resolve(&[(keyword, value)]).unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("SECRET"), "{keyword}: {text}");
+        assert!(text.contains(keyword), "{keyword}: {text}");
+    }
+    // A password may hold anything; a socket directory may hold odd characters.
+    assert!(resolve(&[("password", "a://b password=c")]).is_ok());
+    assert!(resolve(&[("host", "/run/my sockets@x")]).is_ok());
+}
