@@ -10,12 +10,14 @@ Starts its own PostgreSQL servers (initdb into a temp dir, loopback ports, run a
   warm      server already up: wall time of `GATE -- true` (pgwait: SCRAM + SELECT 1)
   footprint static binary size; peak RSS while waiting
   herd      200 pgwaits on one 57P03 server for 5 s: spread of app starts, attempts/second
+  hostile   exit time with a resolver that never answers and -t 2s; peak RSS against flooding peers
 
 Usage: python3 bench/run.py [--trials N] [--only started,promoted,...] [--herd N]
 Timing belongs here, not in the test suite: this reports, it does not assert.
 """
 
 import argparse
+import fcntl
 import glob
 import os
 import pwd
@@ -27,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -413,10 +416,133 @@ def scenario_herd(template, base, count, phase=5.0):
     ])
 
 
+def silent_dns(address="127.83.84.85"):
+    """A UDP 'DNS server' on port 53 of a loopback address that swallows every query."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((address, 53))
+    threading.Thread(target=lambda: [sock.recvfrom(1500) for _ in iter(int, 1)], daemon=True).start()
+    return address
+
+
+def hung_resolver_exit(base, runs):
+    """Wall time of `pgwait -t 2s` whose resolver never answers (private mount namespace)."""
+    dns = silent_dns()
+    resolv, nsswitch = os.path.join(base, "resolv.conf"), os.path.join(base, "nsswitch.conf")
+    with open(resolv, "w") as f:
+        f.write(f"nameserver {dns}\noptions timeout:30 attempts:2\n")
+    with open(nsswitch, "w") as f:
+        f.write("hosts: dns\n")
+    script = ('mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/nsswitch.conf && '
+              'exec "$3" -q -h db.pgwait-bench.example -t 2s')
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+                        resolv, nsswitch, PGWAIT], env={}, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def message(kind, body):
+    return kind + (len(body) + 4).to_bytes(4, "big") + body
+
+
+def flood_peer(kind):
+    """A loopback listener answering the startup (after 'N' to SSLRequest) with a flood."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve(conn):
+        try:
+            while True:
+                n = int.from_bytes(conn.recv(4, socket.MSG_WAITALL), "big")
+                body = conn.recv(n - 4, socket.MSG_WAITALL)
+                if body[:4] != b"\x04\xd2\x16\x2f":
+                    break
+                conn.sendall(b"N")
+            auth_ok = message(b"R", b"\0\0\0\0")
+            if kind == "length":
+                conn.sendall(b"R\x7f\xff\xff\xff")
+                chunk = b"\0" * 65536
+            elif kind == "notices":
+                conn.sendall(auth_ok)
+                chunk = message(b"N", b"SNOTICE\0Mhello\0\0") * 2000
+            elif kind == "parameters":
+                conn.sendall(auth_ok)
+                i = 0
+                while True:
+                    conn.sendall(b"".join(message(b"S", f"p{i + j}\0v\0".encode()) for j in range(500)))
+                    i += 500
+            else:
+                conn.sendall(auth_ok + message(b"Z", b"I"))
+                conn.recv(65536)
+                # One text column "c": table oid, attnum, type oid 25, typlen -1, typmod -1, format.
+                field = b"c\0" + b"\0" * 6 + (25).to_bytes(4, "big") + b"\xff" * 6 + b"\0\0"
+                conn.sendall(message(b"T", b"\0\x01" + field))
+                chunk = message(b"D", b"\0\x01\0\0\0\x011") * 5000
+            while True:
+                conn.sendall(chunk)
+        except OSError:
+            pass
+
+    threading.Thread(target=lambda: [threading.Thread(target=serve, args=(listener.accept()[0],),
+                                                      daemon=True).start() for _ in iter(int, 1)],
+                     daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def peak_rss_at_first_line(cmd):
+    """Runs cmd with stderr on a full one-page pipe: it blocks writing its first line with all its
+    memory still held; VmHWM is read then."""
+    r, w = os.pipe()
+    fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ
+    os.set_blocking(w, False)
+    try:
+        while True:
+            os.write(w, b"." * 512)
+    except BlockingIOError:
+        pass
+    os.set_blocking(w, True)
+    p = subprocess.Popen(cmd, stderr=w, env={})
+    os.close(w)
+    peak = 0
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with open(f"/proc/{p.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak = int(line.split()[1])
+            with open(f"/proc/{p.pid}/wchan") as f:
+                if "pipe_write" in f.read():
+                    break
+        except OSError:
+            break
+        time.sleep(0.002)
+    with os.fdopen(r, "rb") as f:
+        f.read()
+    p.wait()
+    return peak, p.returncode
+
+
+def scenario_hostile(base, runs=5):
+    times = hung_resolver_exit(base, runs)
+    med, lo, hi = summary(times)
+    rows = [["exit time, resolver never answers, -t 2s", f"median {ms(med)}, max {ms(hi)} (over: {ms(hi - 2.0)})"]]
+    for kind, name in [("length", "2 GiB message length"), ("notices", "NoticeResponse flood"),
+                       ("parameters", "ParameterStatus flood"), ("rows", "DataRow flood")]:
+        port = flood_peer(kind)
+        peak, code = peak_rss_at_first_line([PGWAIT, "-h", "127.0.0.1", "-p", str(port), "-U", "app",
+                                             "-d", "app", "-t", "20s", "--connect-timeout", "10s"])
+        rows.append([f"peak RSS, {name}", f"{peak / 1024:.2f} MiB (exit {code})"])
+    table("Hostile inputs", ["figure", "value"], rows)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=5)
-    ap.add_argument("--only", default="started,promoted,syndrop,warm,footprint,herd")
+    ap.add_argument("--only", default="started,promoted,syndrop,warm,footprint,herd,hostile")
     ap.add_argument("--herd", type=int, default=200)
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--inner-syndrop", action="store_true", help=argparse.SUPPRESS)
@@ -447,6 +573,8 @@ def main():
             scenario_footprint(template, base)
         if "herd" in only:
             scenario_herd(template, base, args.herd)
+        if "hostile" in only:
+            scenario_hostile(base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

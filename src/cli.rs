@@ -96,7 +96,7 @@ pub const FLAGS: &[Flag] = &[
     flag(Id::Timeout, "-t, --timeout", Some("DURATION"), Some("PGWAIT_TIMEOUT"),
         "Give up after this long, e.g. 30s, 2m; 0 waits forever [default: 60s]"),
     flag(Id::ConnectTimeout, "--connect-timeout", Some("DURATION"), Some("PGWAIT_CONNECT_TIMEOUT"),
-        "Bound on one connection attempt [default: connect_timeout, PGCONNECT_TIMEOUT, else 5s]"),
+        "Bound on each address of an attempt [default: connect_timeout, PGCONNECT_TIMEOUT, else 5s]"),
     flag(Id::RetryOn, "--retry-on", Some("CLASSES"), Some("PGWAIT_RETRY_ON"),
         "Also retry these normally permanent failures: auth, nodb (comma-separated)"),
     flag(Id::Once, "--once", None, Some("PGWAIT_ONCE"),

@@ -288,3 +288,24 @@ fn an_unknown_sasl_mechanism_is_named() {
     assert_eq!(out.status.code(), Some(3), "{log}");
     assert!(log.contains("OAUTHBEARER"), "{log}");
 }
+
+/// After a good login, a RowDescription whose body ends before its fields do.
+fn truncated_row_description(mut stream: TcpStream) {
+    if read_startup(&mut stream) && stream.write_all(&trust_login()).is_ok() {
+        let mut query = [0u8; 64];
+        if stream.read(&mut query).is_ok() {
+            let _ = stream.write_all(&message(b'T', b"\0\x01c\0\0\0"));
+            std::thread::sleep(Duration::from_secs(5));
+        }
+    }
+}
+
+#[test]
+fn a_malformed_message_on_an_open_connection_is_not_postgresql_not_a_drop() {
+    let (port, connections) = fake_server(truncated_row_description);
+    let (status, log, elapsed) = run_timed(pgwait().args(fake_args(port)).args(["-t", "20s"]));
+    assert_eq!(status.code(), Some(3), "{log}");
+    assert!(log.contains("not a PostgreSQL server"), "{log}");
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "{log}");
+    assert!(elapsed < Duration::from_secs(10), "{log}");
+}

@@ -62,8 +62,22 @@ pub struct AuthRequest {
     pub mechanisms: Vec<String>,
 }
 
-/// Shared with the probe, which reads it after a failed startup.
-pub type Observed = Arc<Mutex<Option<AuthRequest>>>;
+/// What the guard saw that tokio-postgres' errors don't say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// The last Authentication request.
+    pub auth: Option<AuthRequest>,
+    /// The peer closed its side (a read returned end of stream).
+    pub eof: bool,
+}
+
+/// Shared with the probe, which reads it after a failed attempt.
+pub type Observed = Arc<Mutex<Seen>>;
+
+/// The observations so far (a poisoned lock only means another attempt panicked).
+pub fn seen(observed: &Observed) -> Seen {
+    observed.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
 
 /// Bytes of an Authentication message kept for [`AuthRequest`]; a real one is under 100.
 const AUTH_CAPTURE: usize = 512;
@@ -190,8 +204,8 @@ impl<S> ReplyGuard<S> {
             _ => Vec::new(),
         };
         // A poisoned lock only means another attempt panicked; the data is still plain.
-        let mut observed = self.observed.lock().unwrap_or_else(|e| e.into_inner());
-        *observed = Some(AuthRequest { code, mechanisms });
+        let mut seen = self.observed.lock().unwrap_or_else(|e| e.into_inner());
+        seen.auth = Some(AuthRequest { code, mechanisms });
     }
 }
 
@@ -213,6 +227,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReplyGuard<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        if buf.filled().len() == before && buf.remaining() > 0 {
+            self.observed.lock().unwrap_or_else(|e| e.into_inner()).eof = true;
+        }
         let tracked = self.track(&buf.filled()[before..]);
         if let Err(bound) = tracked {
             // A failed read must not hand out bytes.
@@ -317,7 +334,9 @@ mod tests {
             let observed = Observed::default();
             let mut guarded = ReplyGuard::new(client, observed.clone());
             guarded.read_to_end(&mut Vec::new()).await.unwrap();
-            assert_eq!(observed.lock().unwrap().clone(), Some(want));
+            let seen = seen(&observed);
+            assert_eq!(seen.auth, Some(want));
+            assert!(seen.eof, "the peer's close was not seen");
         }
     }
 

@@ -18,7 +18,7 @@ use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 use futures_util::StreamExt;
 
-use super::guard::{self, Exceeded, Observed, ReplyGuard};
+use super::guard::{self, Exceeded, Observed, ReplyGuard, Seen};
 use super::tls_stream::RustlsConnect;
 use crate::classify::{Failure, Limit, Phase};
 use crate::conninfo::{ChannelBinding, ConnParams, Secret, SessionAttrs};
@@ -167,7 +167,10 @@ where
                 phase: Phase::Startup,
             })
         }
-        Ok(Err(e)) => return Err(convert(&e, Phase::Startup, session, observed)),
+        Ok(Err(e)) => {
+            let seen = guard::seen(observed);
+            return Err(convert(&e, Phase::Startup, session, &seen));
+        }
         Ok(Ok(pair)) => pair,
     };
     let sql = readiness_query(session.attrs);
@@ -177,18 +180,64 @@ where
         drop(client);
         result
     };
-    match timeout_at(deadline, async { tokio::join!(query, connection) }).await {
-        Err(_) => Err(Failure::TimedOut {
+    let Ok((result, ended, seen)) = timeout_at(deadline, drive(query, connection, observed)).await
+    else {
+        return Err(Failure::TimedOut {
             phase: Phase::Query,
-        }),
+        });
+    };
+    match (result, ended) {
         // The connection's own error says why (a bound crossed, a reset); the query's would
         // only say "closed".
-        Ok((Err(e), Err(cause))) if e.is_closed() => {
-            Err(convert(&cause, Phase::Query, session, observed))
+        (Err(e), Some(Err(cause))) if e.is_closed() => {
+            Err(convert(&cause, Phase::Query, session, &seen))
         }
-        Ok((Err(e), _)) => Err(convert(&e, Phase::Query, session, observed)),
-        Ok((Ok(row), _)) => verify(row.as_ref(), session.attrs),
+        (Err(e), _) => Err(convert(&e, Phase::Query, session, &seen)),
+        (Ok(row), _) => verify(row.as_ref(), session.attrs),
     }
+}
+
+/// How long a failed session may take to close: a clean Terminate is for servers that answered.
+const CLOSE_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Runs the query and the connection together until the query is answered, then lets the
+/// connection finish (send Terminate) — only briefly after a failure, so a peer that stops
+/// talking mid-reply cannot turn a clear failure into a timeout. Returns the query's result,
+/// the connection's if it ended, and what the guard had seen when the query ended.
+async fn drive<Q, C, T>(
+    query: Q,
+    connection: C,
+    observed: &Observed,
+) -> (
+    Result<T, tokio_postgres::Error>,
+    Option<Result<(), tokio_postgres::Error>>,
+    Seen,
+)
+where
+    Q: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    C: std::future::Future<Output = Result<(), tokio_postgres::Error>>,
+{
+    let mut query = std::pin::pin!(query);
+    let mut connection = Box::pin(connection);
+    let first = tokio::select! {
+        result = &mut query => Ok(result),
+        ended = &mut connection => Err(ended),
+    };
+    let seen = guard::seen(observed);
+    let (result, ended) = match first {
+        // The connection ended first: once it is dropped the query's channel is closed and the
+        // query answers at once.
+        Err(ended) => {
+            drop(connection);
+            (query.await, Some(ended))
+        }
+        Ok(result @ Ok(_)) => (result, Some(connection.await)),
+        Ok(result @ Err(_)) => {
+            let ended = tokio::time::timeout(CLOSE_AFTER_FAILURE, connection).await;
+            (result, ended.ok())
+        }
+    };
+    (result, ended, seen)
 }
 
 /// Runs `sql` and keeps only its first row: the rest is read and dropped as it streams, so a
@@ -281,12 +330,7 @@ fn verify(
 
 /// Converts a client error by its structure: SQLSTATE, closed, a bound crossed, TLS, io kind —
 /// never by text.
-fn convert(
-    e: &tokio_postgres::Error,
-    phase: Phase,
-    session: &Session<'_>,
-    observed: &Observed,
-) -> Failure {
+fn convert(e: &tokio_postgres::Error, phase: Phase, session: &Session<'_>, seen: &Seen) -> Failure {
     if let Some(db) = e.as_db_error() {
         return Failure::Server {
             phase,
@@ -302,6 +346,11 @@ fn convert(
         return Failure::Protocol { phase };
     };
     match source.downcast_ref::<io::Error>() {
+        // A message that ends before its fields do reads as "unexpected end of file" although
+        // the connection is still open: that is a malformed message, not a dropped connection.
+        Some(io) if io.kind() == io::ErrorKind::UnexpectedEof && !seen.eof => {
+            Failure::Protocol { phase }
+        }
         Some(io) => match guard::exceeded(io) {
             Some(Exceeded::NotAReply) => Failure::Protocol { phase },
             Some(Exceeded::MessageLength) => over(phase, Limit::MessageLength),
@@ -316,7 +365,7 @@ fn convert(
                 None => Failure::io(phase, io),
             },
         },
-        None => client_auth(e, session, observed),
+        None => client_auth(e, session, seen),
     }
 }
 
@@ -337,10 +386,9 @@ fn tls_failure(error: &rustls::Error, session: &Session<'_>) -> Failure {
 
 /// Authentication that failed on our side: a method pgwait cannot do (named from what the
 /// server sent), or else the likeliest cause, a password we don't have.
-fn client_auth(e: &tokio_postgres::Error, session: &Session<'_>, observed: &Observed) -> Failure {
-    let request = observed.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    if let Some(request) = request {
-        if let Some(detail) = unsupported_method(&request) {
+fn client_auth(e: &tokio_postgres::Error, session: &Session<'_>, seen: &Seen) -> Failure {
+    if let Some(request) = &seen.auth {
+        if let Some(detail) = unsupported_method(request) {
             return Failure::ClientAuth { detail };
         }
     }

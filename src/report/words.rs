@@ -395,7 +395,7 @@ pub fn hint(class: Class) -> &'static str {
         Class::Unresolvable => "the host name does not resolve: check its spelling, or that the database service or container exists",
         Class::Unreachable => "no route to the server: check the address and the network between here and there",
         Class::Timeout => "no answer to the connection request: packets may be dropped; check firewalls and security groups between here and the server",
-        Class::Dropped => "the server closed the connection during startup: check the server log",
+        Class::Dropped => "the server closed the connection before answering: check the server log (a restart, a crash, or a limit such as a pooler's)",
         Class::NotReady => "the server is still starting, recovering or shutting down: a longer --timeout may help",
         Class::Overloaded => "the server has no free connection slots (max_connections) or resources",
         Class::WrongKind => "the server works but is not of the kind target_session_attrs asks for: waiting for a promotion or failover",
