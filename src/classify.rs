@@ -75,6 +75,16 @@ pub enum Failure {
         want: &'static str,
         got: &'static str,
     },
+    /// A readiness condition (`--query`, `--table`, `--extension`) does not hold yet.
+    NotMet { check: String, got: NotMet },
+}
+
+/// What a condition's query returned instead of a true value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotMet {
+    NoRow,
+    Null,
+    False,
 }
 
 /// The bounds on what a peer may send (their sizes are the probe's, README states them).
@@ -118,6 +128,13 @@ pub enum Class {
     Overloaded,
     /// A working server, but not the kind asked for (a standby while waiting for a primary).
     WrongKind,
+    /// A condition names a table, column, schema or function that does not exist yet (42P01,
+    /// 42703, 3F000, 42883): a migration has not run.
+    SchemaNotReady,
+    /// A condition's query returned no row, NULL or false.
+    NotMet,
+    /// The role lacks a privilege a condition needs (42501); grants often come later.
+    Privileges,
     /// Bad credentials, unknown role or a pg_hba.conf rejection (28xxx).
     Auth,
     /// The database does not exist (3D000).
@@ -141,7 +158,8 @@ impl Class {
             Self::Dropped => 4,
             Self::Overloaded | Self::NotReady => 5,
             Self::WrongKind => 6,
-            Self::Auth | Self::NoDatabase | Self::NotPostgres | Self::Tls | Self::ServerError => 7,
+            Self::SchemaNotReady | Self::NotMet | Self::Privileges => 7,
+            Self::Auth | Self::NoDatabase | Self::NotPostgres | Self::Tls | Self::ServerError => 8,
         }
     }
 }
@@ -157,6 +175,9 @@ impl fmt::Display for Class {
             Self::NotReady => "server not ready",
             Self::Overloaded => "server out of connections",
             Self::WrongKind => "server of the wrong kind",
+            Self::SchemaNotReady => "schema not ready",
+            Self::NotMet => "condition not met",
+            Self::Privileges => "insufficient privilege",
             Self::Auth => "authentication rejected",
             Self::NoDatabase => "database does not exist",
             Self::NotPostgres => "not a PostgreSQL server",
@@ -168,7 +189,7 @@ impl fmt::Display for Class {
 
 impl Class {
     /// Every class, for tables that must cover them all.
-    pub const ALL: [Class; 13] = [
+    pub const ALL: [Class; 16] = [
         Class::Refused,
         Class::Unresolvable,
         Class::Unreachable,
@@ -177,6 +198,9 @@ impl Class {
         Class::NotReady,
         Class::Overloaded,
         Class::WrongKind,
+        Class::SchemaNotReady,
+        Class::NotMet,
+        Class::Privileges,
         Class::Auth,
         Class::NoDatabase,
         Class::NotPostgres,
@@ -195,6 +219,9 @@ impl Class {
             Self::NotReady => "not_ready",
             Self::Overloaded => "overloaded",
             Self::WrongKind => "wrong_kind",
+            Self::SchemaNotReady => "schema_not_ready",
+            Self::NotMet => "not_met",
+            Self::Privileges => "privileges",
             Self::Auth => "auth",
             Self::NoDatabase => "no_database",
             Self::NotPostgres => "not_postgres",
@@ -262,6 +289,14 @@ pub const SQLSTATES: &[(SqlStates, Class)] = &[
     (SqlStates::ClassOf("08"), Class::NotReady),
     // Insufficient resources: 53300 too_many_connections, 53100 disk_full, ...
     (SqlStates::ClassOf("53"), Class::Overloaded),
+    // A condition refers to what a migration has not created yet: undefined_table,
+    // undefined_column, invalid_schema_name, undefined_function.
+    (SqlStates::Code("42P01"), Class::SchemaNotReady),
+    (SqlStates::Code("42703"), Class::SchemaNotReady),
+    (SqlStates::Code("3F000"), Class::SchemaNotReady),
+    (SqlStates::Code("42883"), Class::SchemaNotReady),
+    // insufficient_privilege (42601 syntax_error and the rest of 42 are ServerError: permanent).
+    (SqlStates::Code("42501"), Class::Privileges),
     // Invalid authorization: 28P01 invalid_password, 28000 invalid_authorization_specification.
     (SqlStates::ClassOf("28"), Class::Auth),
 ];
@@ -286,6 +321,7 @@ pub fn classify(failure: &Failure) -> Class {
         Failure::NoPassword | Failure::ClientAuth { .. } => Class::Auth,
         Failure::Tls { .. } | Failure::TlsRefused => Class::Tls,
         Failure::WrongKind { .. } => Class::WrongKind,
+        Failure::NotMet { .. } => Class::NotMet,
     }
 }
 
@@ -497,7 +533,19 @@ mod tests {
                 },
                 Class::WrongKind,
             ),
-            (server("42501"), Class::ServerError),
+            (server("42501"), Class::Privileges),
+            (server("42601"), Class::ServerError),
+            (server("42P01"), Class::SchemaNotReady),
+            (server("42703"), Class::SchemaNotReady),
+            (server("3F000"), Class::SchemaNotReady),
+            (server("42883"), Class::SchemaNotReady),
+            (
+                Failure::NotMet {
+                    check: "table t".into(),
+                    got: NotMet::False,
+                },
+                Class::NotMet,
+            ),
             (server("XX000"), Class::ServerError),
             (server("ZZ999"), Class::ServerError),
         ];

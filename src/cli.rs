@@ -26,6 +26,9 @@ pub enum Id {
     RetryOn,
     Once,
     StatusInterval,
+    Query,
+    Table,
+    Extension,
     LogFormat,
     Quiet,
     Verbose,
@@ -103,6 +106,12 @@ pub const FLAGS: &[Flag] = &[
         "Make a single attempt (for healthchecks): exit 0 ready, 1 not ready, 3 rejected"),
     flag(Id::StatusInterval, "--status-interval", Some("DURATION"), Some("PGWAIT_STATUS_INTERVAL"),
         "How often to print \"still waiting\" [default: 10s]"),
+    flag(Id::Query, "--query", Some("SQL"), Some("PGWAIT_QUERY"),
+        "Ready only when this SQL returns a row whose first column is not NULL or false"),
+    flag(Id::Table, "--table", Some("NAME"), Some("PGWAIT_TABLE"),
+        "Ready only when this table exists (repeatable; SCHEMA.NAME; variable: comma list)"),
+    flag(Id::Extension, "--extension", Some("NAME"), Some("PGWAIT_EXTENSION"),
+        "Ready only when this extension is installed (repeatable; variable: comma list)"),
     flag(Id::LogFormat, "--log-format", Some("text|json"), Some("PGWAIT_LOG_FORMAT"),
         "Log lines on stderr as text, or as one JSON object per line [default: text]"),
     flag(Id::Quiet, "-q, --quiet", None, Some("PGWAIT_QUIET"),
@@ -191,6 +200,14 @@ impl Opts {
             .iter()
             .rev()
             .find(|(i, _)| *i == id)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value given for the repeatable flag `id`, in order.
+    pub fn values(&self, id: Id) -> impl Iterator<Item = &str> {
+        self.values
+            .iter()
+            .filter(move |(i, _)| *i == id)
             .map(|(_, v)| v.as_str())
     }
 

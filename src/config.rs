@@ -10,6 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::cli::{flag_of, Id, Opts};
+use crate::condition::{self, Condition, NameError};
 use crate::conninfo::{
     self, ConnError, ConnParams, Defaults, Endpoint, Origin, SessionAttrs, Settings,
 };
@@ -48,6 +49,8 @@ pub struct Config {
     pub log: LogSettings,
     /// What to exec once ready; `None`: exit 0.
     pub command: Option<Command>,
+    /// What must hold besides "accepts a query", checked on every target.
+    pub conditions: Vec<Condition>,
 }
 
 /// One database to wait for.
@@ -93,6 +96,11 @@ pub enum ConfigError {
         detail: String,
     },
     EmptyCommand,
+    /// A `--table` / `--extension` value that is not a name (the value is not quoted back).
+    BadName {
+        source: Origin,
+        error: NameError,
+    },
     Conflict {
         first: Origin,
         second: Origin,
@@ -121,6 +129,7 @@ impl fmt::Display for ConfigError {
                 detail,
             } => write!(f, "cannot read \"{path}\" (from {source}): {detail}"),
             Self::EmptyCommand => write!(f, "\"--\" must be followed by the command to run"),
+            Self::BadName { source, error } => write!(f, "invalid name in {source}: {error}"),
             Self::Conflict { first, second } => {
                 write!(f, "{first} and {second} cannot be used together")
             }
@@ -190,6 +199,7 @@ pub fn build(
             verbosity: verbosity(&opts, env)?,
             format: log_format(&opts, env)?,
         },
+        conditions: conditions(&opts, env)?,
         command: Command::from_argv(opts.command),
     })
 }
@@ -301,6 +311,40 @@ fn setting(
     Ok(env_string(env, var)?.map(|v| (v, Origin::Env(var))))
 }
 
+/// `--table`, `--extension`, `--query` (flags, else their variables), in the order checked.
+fn conditions(opts: &Opts, env: &dyn Environment) -> Result<Vec<Condition>, ConfigError> {
+    let mut conditions = Vec::new();
+    type Parse = fn(&str) -> Result<Condition, NameError>;
+    let named: [(Id, Parse); 2] = [
+        (Id::Table, condition::table),
+        (Id::Extension, condition::extension),
+    ];
+    for (id, parse) in named {
+        let flag = flag_of(id);
+        let mut values: Vec<(String, Origin)> = opts
+            .values(id)
+            .map(|v| (v.to_string(), Origin::Flag(flag.names)))
+            .collect();
+        if let (true, Some(var)) = (values.is_empty(), flag.env) {
+            if let Some(list) = env_string(env, var)? {
+                let items = condition::split_list(&list);
+                values.extend(items.into_iter().map(|v| (v.to_string(), Origin::Env(var))));
+            }
+        }
+        for (value, source) in values {
+            conditions.push(parse(&value).map_err(|error| ConfigError::BadName { source, error })?);
+        }
+    }
+    // The query last: it usually reads what the tables and extensions provide.
+    if let Some((sql, source)) = setting(opts, Id::Query, env)? {
+        if sql.trim().is_empty() {
+            return Err(ConfigError::invalid(source, "", "SQL (it is empty)"));
+        }
+        conditions.push(Condition::Query(sql));
+    }
+    Ok(conditions)
+}
+
 /// A pgwait switch: the flag, else its `PGWAIT_*` variable as a boolean.
 fn switch(opts: &Opts, id: Id, env: &dyn Environment) -> Result<bool, ConfigError> {
     if opts.has(id) {
@@ -404,7 +448,7 @@ fn parse_retry_on(value: &str, source: Origin) -> Result<RetryOn, ConfigError> {
 }
 
 /// What `--retry-on` takes; a unit test checks it lists every name in [`RETRY_ON_NAMES`].
-const RETRY_ON_EXPECTED: &str = "a comma-separated list of auth, nodb";
+const RETRY_ON_EXPECTED: &str = "a comma-separated list of auth, nodb, privileges";
 
 #[cfg(test)]
 mod tests;

@@ -228,6 +228,9 @@ fn invocation() -> impl Strategy<Value = Invocation> {
         "--status-interval",
         "--retry-on",
         "--log-format",
+        "--table",
+        "--extension",
+        "--query",
     ]);
     let var = prop::sample::select(vec![
         "DATABASE_URL",

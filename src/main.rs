@@ -5,6 +5,7 @@
 
 mod classify;
 mod cli;
+mod condition;
 mod config;
 mod conninfo;
 mod credentials;
@@ -55,7 +56,7 @@ fn run(args: Vec<OsString>, env: &dyn Environment, reporter: &mut Reporter<Stder
     reporter.configure(config.log);
     // One target today; several targets are waited for in a later step.
     let target = &config.targets[0];
-    let probe = match probe_for(target, reporter) {
+    let probe = match probe_for(target, &config.conditions, reporter) {
         Ok(probe) => probe,
         Err(exit) => return exit,
     };
@@ -102,7 +103,11 @@ fn configure(
 
 /// Reads the TLS files, and the password files (again later if they change). A TLS setup that
 /// cannot work is a permanent failure (exit 3); password-file problems are warnings, as in libpq.
-fn probe_for(target: &Target, reporter: &mut Reporter<Stderr>) -> Result<PgProbe, Exit> {
+fn probe_for(
+    target: &Target,
+    conditions: &[condition::Condition],
+    reporter: &mut Reporter<Stderr>,
+) -> Result<PgProbe, Exit> {
     let conn = &target.conn;
     let tls = tls::setup(&conn.tls).map_err(|error| {
         reporter.emit(&Event::TlsSetup(&error));
@@ -114,7 +119,12 @@ fn probe_for(target: &Target, reporter: &mut Reporter<Stderr>) -> Result<PgProbe
             reporter.emit(&Event::Warning(warning));
         }
     }
-    Ok(PgProbe::new(conn.clone(), tls, credentials))
+    Ok(PgProbe::new(
+        conn.clone(),
+        tls,
+        credentials,
+        conditions.to_vec(),
+    ))
 }
 
 fn wait_for(

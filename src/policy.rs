@@ -55,6 +55,10 @@ pub const TREATMENTS: &[(Class, Treatment)] = &[
     (Class::Refused,      Treatment::Retry(every(2, 1.5, 10))),
     (Class::NotReady,     Treatment::Retry(every(2, 1.5, 250))),
     (Class::WrongKind,    Treatment::Retry(every(2, 1.5, 250))),
+    // Schema changes come from migrations that take seconds: no point polling in milliseconds.
+    (Class::SchemaNotReady, Treatment::Retry(every(100, 1.5, 2000))),
+    (Class::NotMet,       Treatment::Retry(every(100, 1.5, 2000))),
+    (Class::Privileges,   Treatment::RetryIfAsked(every(500, 2.0, 5000))),
     (Class::Overloaded,   Treatment::Retry(every(50, 2.0, 1000))),
     (Class::Dropped,      Treatment::Retry(every(50, 2.0, 1000))),
     (Class::Unresolvable, Treatment::Retry(every(100, 2.0, 2000))),
@@ -68,7 +72,11 @@ pub const TREATMENTS: &[(Class, Treatment)] = &[
 ];
 
 /// The names `--retry-on` accepts, for the classes that may be retried when asked.
-pub const RETRY_ON_NAMES: &[(&str, Class)] = &[("auth", Class::Auth), ("nodb", Class::NoDatabase)];
+pub const RETRY_ON_NAMES: &[(&str, Class)] = &[
+    ("auth", Class::Auth),
+    ("nodb", Class::NoDatabase),
+    ("privileges", Class::Privileges),
+];
 
 /// First TCP connect limit while packets are being dropped; ×1.5 per consecutive timeout.
 /// Short limits beat the kernel's SYN retransmission (1 s, then 3 s...) when a firewall opens;

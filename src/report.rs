@@ -104,6 +104,8 @@ pub struct Record<'a> {
     pub hint: Option<&'static str>,
     pub signal: Option<String>,
     pub program: Option<String>,
+    /// The conditions that held, for `ready`.
+    pub checked: Option<String>,
 }
 
 /// Writes pgwait's log lines.

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::pg::{self, Session, Transport};
 use super::{tcp, AddrFailure, AttemptError, Plan, Probe, Ready};
 use crate::classify::{classify, Class, Failure};
+use crate::condition::Condition;
 use crate::conninfo::{ConnParams, Endpoint, SessionAttrs, SslMode};
 use crate::credentials::{Credentials, Note};
 use crate::tls::Tls;
@@ -27,15 +28,22 @@ pub struct PgProbe {
     params: ConnParams,
     tls: Option<Tls>,
     credentials: Credentials,
+    conditions: Vec<Condition>,
     resolver: tcp::Resolver,
 }
 
 impl PgProbe {
-    pub fn new(params: ConnParams, tls: Option<Tls>, credentials: Credentials) -> Self {
+    pub fn new(
+        params: ConnParams,
+        tls: Option<Tls>,
+        credentials: Credentials,
+        conditions: Vec<Condition>,
+    ) -> Self {
         Self {
             params,
             tls,
             credentials,
+            conditions,
             resolver: tcp::Resolver::default(),
         }
     }
@@ -100,7 +108,10 @@ impl PgProbe {
                 .with_sslmode(endpoint, &route, attrs, plan, deadline)
                 .await
             {
-                Ok(()) => return Some(Ready { address }),
+                Ok(()) => {
+                    let checked = self.conditions.iter().map(Condition::label).collect();
+                    return Some(Ready { address, checked });
+                }
                 Err(failure) => failures.push(AddrFailure::new(address, failure)),
             }
             if failures
@@ -195,6 +206,7 @@ impl PgProbe {
             transport,
             host,
             attrs,
+            conditions: &self.conditions,
         };
         match route {
             Route::Tcp(addr) => {

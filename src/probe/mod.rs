@@ -37,6 +37,8 @@ pub struct Plan {
 pub struct Ready {
     /// The server that answered, e.g. `db:5432 (172.18.0.2)`.
     pub address: String,
+    /// The conditions that held there, by label (`table public.users`); empty without any.
+    pub checked: Vec<String>,
 }
 
 /// One server address that failed, and why.

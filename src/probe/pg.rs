@@ -20,7 +20,8 @@ use futures_util::StreamExt;
 
 use super::guard::{self, Exceeded, Observed, ReplyGuard, Seen};
 use super::tls_stream::RustlsConnect;
-use crate::classify::{Failure, Limit, Phase};
+use crate::classify::{Failure, Limit, NotMet, Phase};
+use crate::condition::{self, Condition};
 use crate::conninfo::{ChannelBinding, ConnParams, Secret, SessionAttrs};
 use crate::tls::Tls;
 
@@ -43,6 +44,8 @@ pub struct Session<'a> {
     /// The host name, for TLS verification and SNI.
     pub host: &'a str,
     pub attrs: SessionAttrs,
+    /// What must hold besides the session kind (`--query`, `--table`, `--extension`).
+    pub conditions: &'a [Condition],
 }
 
 /// PostgreSQL's SSLRequest: length 8, code 80877103.
@@ -173,9 +176,8 @@ where
         }
         Ok(Ok(pair)) => pair,
     };
-    let sql = readiness_query(session.attrs);
     let query = async move {
-        let result = first_row(&client, sql).await;
+        let result = checks(&client, session).await;
         // Dropping the last client makes the connection send Terminate and finish.
         drop(client);
         result
@@ -193,8 +195,39 @@ where
             Err(convert(&cause, Phase::Query, session, &seen))
         }
         (Err(e), _) => Err(convert(&e, Phase::Query, session, &seen)),
-        (Ok(row), _) => verify(row.as_ref(), session.attrs),
+        (Ok(checked), _) => checked,
     }
+}
+
+/// The session kind (or `SELECT 1` when nothing else is asked), then each condition in turn,
+/// one query each on this connection. The outer error is the client's; the inner, a check that
+/// did not pass.
+async fn checks(
+    client: &tokio_postgres::Client,
+    session: &Session<'_>,
+) -> Result<Result<(), Failure>, tokio_postgres::Error> {
+    // A condition's query proves as much as SELECT 1 does.
+    if session.attrs != SessionAttrs::Any || session.conditions.is_empty() {
+        let row = first_row(client, readiness_query(session.attrs)).await?;
+        if let Err(failure) = verify(row.as_ref(), session.attrs) {
+            return Ok(Err(failure));
+        }
+    }
+    for condition in session.conditions {
+        let row = first_row(client, &condition.sql()).await?;
+        let got = match row.as_ref().map(|r| r.try_get(0)) {
+            None => Some(NotMet::NoRow),
+            // A row without columns has no value either.
+            Some(Ok(None) | Err(_)) => Some(NotMet::Null),
+            Some(Ok(value)) if !condition::holds(value) => Some(NotMet::False),
+            Some(Ok(_)) => None,
+        };
+        if let Some(got) = got {
+            let check = condition.label();
+            return Ok(Err(Failure::NotMet { check, got }));
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// How long a failed session may take to close: a clean Terminate is for servers that answered.
@@ -302,9 +335,11 @@ fn verify(
             phase: Phase::Query,
         });
     };
+    // try_get: a hostile peer may send a row with fewer columns than asked for.
+    let column = |i| row.try_get(i).ok().flatten();
     let (in_recovery, read_only) = match attrs {
         SessionAttrs::Any => {
-            return if row.get(0) == Some("1") {
+            return if column(0) == Some("1") {
                 Ok(())
             } else {
                 Err(Failure::Protocol {
@@ -312,7 +347,7 @@ fn verify(
                 })
             };
         }
-        _ => (row.get(0) == Some("true"), row.get(1) == Some("on")),
+        _ => (column(0) == Some("true"), column(1) == Some("on")),
     };
     let (ok, want, got) = match attrs {
         SessionAttrs::ReadWrite => (!read_only, "read-write", "read-only"),

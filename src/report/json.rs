@@ -46,6 +46,7 @@ impl Serialize for Stamped<'_, '_> {
         optional(&mut map, "hint", r.hint)?;
         optional(&mut map, "signal", r.signal.as_deref())?;
         optional(&mut map, "program", r.program.as_deref())?;
+        optional(&mut map, "checked", r.checked.as_deref())?;
         map.end()
     }
 }

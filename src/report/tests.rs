@@ -104,6 +104,7 @@ fn json_lines_carry_the_documented_fields() {
     let error = server_error("57P03", "the database system is starting up");
     let ready = Ready {
         address: "db:5432 (10.0.0.2)".into(),
+        checked: Vec::new(),
     };
     let out = written(
         settings(Verbosity::Normal, LogFormat::Json),

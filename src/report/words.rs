@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{primary_fields, Level, Record};
-use crate::classify::{Class, Failure, Limit, Phase};
+use crate::classify::{Class, Failure, Limit, NotMet, Phase};
 use crate::credentials::Source;
 use crate::event::Event;
 use crate::exec::ExecError;
@@ -27,14 +27,24 @@ pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
         } => Record {
             level: Some(Level::Info),
             event: "ready",
-            msg: format!(
-                "ready after {} ({}): {}",
-                human(*elapsed),
-                attempts_text(*attempts),
-                ready.address
-            ),
+            msg: match ready.checked.as_slice() {
+                [] => format!(
+                    "ready after {} ({}): {}",
+                    human(*elapsed),
+                    attempts_text(*attempts),
+                    ready.address
+                ),
+                checked => format!(
+                    "ready after {} ({}): {}; checked {}",
+                    human(*elapsed),
+                    attempts_text(*attempts),
+                    ready.address,
+                    checked.join(", ")
+                ),
+            },
             target: Some(target),
             address: Some(&ready.address),
+            checked: (!ready.checked.is_empty()).then(|| ready.checked.join(", ")),
             attempts: Some(*attempts),
             elapsed: Some(*elapsed),
             ..Record::default()
@@ -333,6 +343,14 @@ pub fn describe(failure: &Failure, class: Class) -> String {
             format!("{class}: the server does not support TLS, which the sslmode requires")
         }
         Failure::WrongKind { want, got } => format!("is a {got} server (waiting for {want})"),
+        Failure::NotMet { check, got } => format!(
+            "{check} not met: {}",
+            match got {
+                NotMet::NoRow => "no row",
+                NotMet::Null => "NULL",
+                NotMet::False => "false",
+            }
+        ),
     }
 }
 
@@ -380,10 +398,13 @@ const CONNECTED_NO_ANSWER: &str = "the connection was made but the server did no
 /// The hint for an attempt's failure: by class, except where the failure tells more.
 pub fn hint_of(error: &AttemptError) -> &'static str {
     let primary = error.primary();
-    match primary.failure {
+    match &primary.failure {
         Failure::TimedOut {
             phase: Phase::Startup | Phase::Query,
         } => CONNECTED_NO_ANSWER,
+        Failure::Server { sqlstate, .. } if sqlstate == "42601" => {
+            "the --query has a syntax error: it was sent as written; test it with psql"
+        }
         _ => hint(primary.class),
     }
 }
@@ -403,6 +424,9 @@ pub fn hint(class: Class) -> &'static str {
         Class::Auth => "check the user name and password (-U/PGUSER, PGPASSWORD) and pg_hba.conf; --retry-on auth waits for the role to be created",
         Class::NoDatabase => "create the database or fix -d/PGDATABASE; --retry-on nodb waits for it to be created",
         Class::NotPostgres => "the peer does not speak PostgreSQL's protocol: check the host and port",
+        Class::SchemaNotReady => "a condition refers to a table, column, schema or function that does not exist yet: waiting for the migrations that create it",
+        Class::NotMet => "the condition does not hold yet (migrations or seed data still running?); note that a count(*) query needs \"> 0\" to mean anything",
+        Class::Privileges => "the user lacks a privilege the condition needs: GRANT it, or --retry-on privileges waits for the grant",
         Class::ServerError => "the server rejected the connection: see the SQLSTATE and the server log",
     }
 }

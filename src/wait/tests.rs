@@ -78,6 +78,7 @@ fn dropped_syn() -> Result<Ready, AttemptError> {
 fn ready() -> Result<Ready, AttemptError> {
     Ok(Ready {
         address: "db:5432 (10.0.0.2)".into(),
+        checked: Vec::new(),
     })
 }
 
