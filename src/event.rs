@@ -62,6 +62,9 @@ pub enum Event<'a> {
     Interrupted { signal: Signal, elapsed: Duration },
     /// Something the user should fix that does not stop pgwait.
     Warning(&'a PassFileWarning),
+    /// Ready over a Unix socket, but the server listens on no TCP address: likely the official
+    /// image's temporary init-phase server.
+    SocketOnly { target: &'a str, address: &'a str },
     /// A password file was re-read and the password in use changed (never says what it is).
     CredentialsChanged {
         target: &'a str,

@@ -209,6 +209,12 @@ impl<W: Write> Waiter<'_, W> {
 
     fn report(&mut self, outcome: &Outcome) {
         let target = self.target;
+        if let Outcome::Ready { ready, .. } = outcome {
+            if ready.socket_only {
+                let address = &ready.address;
+                self.reporter.emit(&Event::SocketOnly { target, address });
+            }
+        }
         let event = match outcome {
             Outcome::Ready {
                 ready,

@@ -250,3 +250,53 @@ fn names_are_never_sql_and_once_reports_a_condition_not_met() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The official image's init phase: a server reachable only over its socket, then restarted.
+#[test]
+fn a_server_listening_on_the_socket_only_is_ready_with_a_warning() {
+    let mut cluster = Cluster::new("");
+    cluster.listen_addresses = String::new();
+    cluster.start_ready();
+    let socket: Vec<String> = vec![
+        "-h".into(),
+        cluster.socket_dir.to_str().unwrap().into(),
+        "-p".into(),
+        cluster.port.to_string(),
+    ];
+    for format in ["text", "json"] {
+        let out = pgwait()
+            .args(&socket)
+            .args([
+                "-U",
+                TRUST_USER,
+                "-d",
+                "postgres",
+                "--once",
+                "--log-format",
+                format,
+            ])
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{log}");
+        assert!(
+            log.contains("listens on no TCP address") && log.contains("-h localhost"),
+            "{log}"
+        );
+        if format == "json" {
+            assert!(log.contains("\"event\":\"socket_only\""), "{log}");
+        }
+    }
+    // Once it listens on TCP too, no warning.
+    cluster.stop();
+    cluster.listen_addresses = "127.0.0.1".into();
+    cluster.start_ready();
+    let out = pgwait()
+        .args(&socket)
+        .args(["-U", TRUST_USER, "-d", "postgres", "--once"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(!log.contains("warning"), "{log}");
+}

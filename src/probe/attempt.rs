@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use tokio::time::Instant;
 
-use super::pg::{self, Session, Transport};
+use super::pg::{self, Answer, Session, Transport};
 use super::{tcp, AddrFailure, AttemptError, Plan, Probe, Ready};
 use crate::classify::{classify, Class, Failure};
 use crate::condition::Condition;
@@ -108,9 +108,14 @@ impl PgProbe {
                 .with_sslmode(endpoint, &route, attrs, plan, deadline)
                 .await
             {
-                Ok(()) => {
+                Ok(answer) => {
                     let checked = self.conditions.iter().map(Condition::label).collect();
-                    return Some(Ready { address, checked });
+                    let socket_only = answer.socket_only;
+                    return Some(Ready {
+                        address,
+                        checked,
+                        socket_only,
+                    });
                 }
                 Err(failure) => failures.push(AddrFailure::new(address, failure)),
             }
@@ -132,7 +137,7 @@ impl PgProbe {
         attrs: SessionAttrs,
         plan: Plan,
         deadline: Instant,
-    ) -> Result<(), Failure> {
+    ) -> Result<Answer, Failure> {
         let tls = match (&self.tls, route) {
             (Some(tls), Route::Tcp(_)) => tls,
             _ => {
@@ -192,7 +197,7 @@ impl PgProbe {
         attrs: SessionAttrs,
         (plan, deadline): (Plan, Instant),
         transport: Transport<'_>,
-    ) -> Result<(), Failure> {
+    ) -> Result<Answer, Failure> {
         let password =
             self.credentials
                 .password_for(endpoint, &self.params.dbname, &self.params.user);
@@ -207,6 +212,7 @@ impl PgProbe {
             host,
             attrs,
             conditions: &self.conditions,
+            over_socket: matches!(route, Route::Unix(_)),
         };
         match route {
             Route::Tcp(addr) => {

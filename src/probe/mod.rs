@@ -39,6 +39,8 @@ pub struct Ready {
     pub address: String,
     /// The conditions that held there, by label (`table public.users`); empty without any.
     pub checked: Vec<String>,
+    /// Reached over a Unix socket by a server listening on no TCP address (see README).
+    pub socket_only: bool,
 }
 
 /// One server address that failed, and why.

@@ -46,6 +46,16 @@ pub struct Session<'a> {
     pub attrs: SessionAttrs,
     /// What must hold besides the session kind (`--query`, `--table`, `--extension`).
     pub conditions: &'a [Condition],
+    /// Over a Unix socket: also ask whether the server listens on TCP at all.
+    pub over_socket: bool,
+}
+
+/// What a successful session learned besides "ready".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// Reached over a socket, and `listen_addresses` is empty: the official image's temporary
+    /// init-phase server, which restarts before the real one is up.
+    pub socket_only: bool,
 }
 
 /// PostgreSQL's SSLRequest: length 8, code 80877103.
@@ -56,7 +66,7 @@ pub async fn check<S>(
     mut stream: S,
     session: &Session<'_>,
     deadline: Instant,
-) -> Result<(), Failure>
+) -> Result<Answer, Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -157,7 +167,7 @@ async fn startup<S, T>(
     session: &Session<'_>,
     deadline: Instant,
     observed: &Observed,
-) -> Result<(), Failure>
+) -> Result<Answer, Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     T: TlsConnect<S>,
@@ -205,7 +215,7 @@ where
 async fn checks(
     client: &tokio_postgres::Client,
     session: &Session<'_>,
-) -> Result<Result<(), Failure>, tokio_postgres::Error> {
+) -> Result<Result<Answer, Failure>, tokio_postgres::Error> {
     // A condition's query proves as much as SELECT 1 does.
     if session.attrs != SessionAttrs::Any || session.conditions.is_empty() {
         let row = first_row(client, readiness_query(session.attrs)).await?;
@@ -227,7 +237,17 @@ async fn checks(
             return Ok(Err(Failure::NotMet { check, got }));
         }
     }
-    Ok(Ok(()))
+    let mut answer = Answer::default();
+    if session.over_socket {
+        let row = first_row(
+            client,
+            "SELECT pg_catalog.current_setting('listen_addresses')",
+        )
+        .await?;
+        let listen = row.as_ref().and_then(|r| r.try_get(0).ok().flatten());
+        answer.socket_only = listen.is_some_and(|l| l.trim().is_empty());
+    }
+    Ok(Ok(answer))
 }
 
 /// How long a failed session may take to close: a clean Terminate is for servers that answered.

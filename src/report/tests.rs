@@ -105,6 +105,7 @@ fn json_lines_carry_the_documented_fields() {
     let ready = Ready {
         address: "db:5432 (10.0.0.2)".into(),
         checked: Vec::new(),
+        socket_only: false,
     };
     let out = written(
         settings(Verbosity::Normal, LogFormat::Json),

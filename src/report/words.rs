@@ -91,6 +91,15 @@ pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
             msg: format!("warning: {warning}"),
             ..Record::default()
         },
+        Event::SocketOnly { target, address } => Record {
+            level: Some(Level::Warn),
+            event: "socket_only",
+            msg: format!("warning: {address}: {SOCKET_ONLY}"),
+            target: Some(target),
+            address: Some(address),
+            hint: Some(SOCKET_ONLY),
+            ..Record::default()
+        },
         Event::CredentialsChanged { target, source } => Record {
             level: Some(Level::Info),
             event: "credentials_changed",
@@ -388,6 +397,9 @@ fn size(bytes: u64) -> String {
         b => format!("{b} bytes"),
     }
 }
+
+/// The postgres image's init phase: reachable over the socket only, restarted afterwards.
+const SOCKET_ONLY: &str = "the server answered over its Unix socket but listens on no TCP address (listen_addresses is empty), as the official postgres image's temporary server does while init scripts run; it restarts before the real server is up: healthchecks should use -h localhost";
 
 /// When the deadline passed before any attempt finished, nothing says why yet.
 const FIRST_ATTEMPT_UNFINISHED: &str = "no attempt finished in time: check the host, the network and --connect-timeout, or allow a longer --timeout";

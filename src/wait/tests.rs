@@ -79,6 +79,7 @@ fn ready() -> Result<Ready, AttemptError> {
     Ok(Ready {
         address: "db:5432 (10.0.0.2)".into(),
         checked: Vec::new(),
+        socket_only: false,
     })
 }
 

@@ -248,6 +248,9 @@ pub struct Cluster {
     pub socket_dir: PathBuf,
     pub port: u16,
     child: Option<Child>,
+    /// `listen_addresses` for the next start; empty: the Unix socket only (the official
+    /// image's init phase).
+    pub listen_addresses: String,
 }
 
 impl Cluster {
@@ -262,6 +265,7 @@ impl Cluster {
             socket_dir,
             port: free_port(),
             child: None,
+            listen_addresses: "127.0.0.1".into(),
         }
     }
 
@@ -325,7 +329,7 @@ impl Cluster {
                 "-p",
                 &self.port.to_string(),
                 "-c",
-                "listen_addresses=127.0.0.1",
+                &format!("listen_addresses={}", self.listen_addresses),
                 "-k",
             ])
             .arg(&self.socket_dir)
