@@ -57,6 +57,9 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub conn: ConnParams,
+    /// Each address's limit: `--connect-timeout`, else this target's `connect_timeout`, else
+    /// the default.
+    pub attempt_timeout: Duration,
 }
 
 impl Target {
@@ -190,10 +193,20 @@ pub fn build(
     if opts.saw_separator && opts.command.is_empty() {
         return Err(ConfigError::EmptyCommand);
     }
-    let target = build_target(&opts, env, defaults)?;
-    let wait = wait_settings(&opts, env, &target)?;
+    // Each -d is a target; without one, the flags and variables make the only one.
+    let dbnames: Vec<Option<&str>> = match opts.values(Id::Dbname).collect::<Vec<_>>() {
+        given if given.is_empty() => vec![None],
+        given => given.into_iter().map(Some).collect(),
+    };
+    // With several, -h/-p/-U only fill in what each -d leaves out; with one they win, as always.
+    let flags_win = dbnames.len() == 1;
+    let targets = dbnames
+        .into_iter()
+        .map(|dbname| build_target(&opts, env, defaults, dbname, flags_win))
+        .collect::<Result<Vec<_>, _>>()?;
+    let wait = wait_settings(&opts, env)?;
     Ok(Config {
-        targets: vec![target],
+        targets,
         wait,
         log: LogSettings {
             verbosity: verbosity(&opts, env)?,
@@ -209,28 +222,34 @@ fn build_target(
     opts: &Opts,
     env: &dyn Environment,
     defaults: &Defaults,
+    dbname: Option<&str>,
+    flags_win: bool,
 ) -> Result<Target, ConfigError> {
-    let mut settings = connection_settings(opts, env)?;
+    let mut settings = connection_settings(opts, env, dbname, flags_win)?;
     apply_service_file(&mut settings, env, defaults)?;
     let password_file = apply_password_file(&mut settings, opts, env)?;
     let mut conn = settings.resolve(defaults)?;
     conn.password_file = password_file;
-    Ok(Target { conn })
+    let attempt_timeout = attempt_timeout(opts, env, &conn)?;
+    Ok(Target {
+        conn,
+        attempt_timeout,
+    })
 }
 
-fn wait_settings(
+fn attempt_timeout(
     opts: &Opts,
     env: &dyn Environment,
-    target: &Target,
-) -> Result<WaitSettings, ConfigError> {
-    let attempt_timeout = match setting(opts, Id::ConnectTimeout, env)? {
+    conn: &ConnParams,
+) -> Result<Duration, ConfigError> {
+    Ok(match setting(opts, Id::ConnectTimeout, env)? {
         Some((value, source)) => positive(parse_duration(&value, source)?, value, source)?,
-        None => target
-            .conn
-            .connect_timeout
-            .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
+        None => conn.connect_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
     }
-    .min(FOREVER);
+    .min(FOREVER))
+}
+
+fn wait_settings(opts: &Opts, env: &dyn Environment) -> Result<WaitSettings, ConfigError> {
     let timeout = match setting(opts, Id::Timeout, env)? {
         Some((value, source)) => parse_duration(&value, source)?,
         None => DEFAULT_TIMEOUT,
@@ -245,7 +264,6 @@ fn wait_settings(
     };
     Ok(WaitSettings {
         timeout: finite(timeout),
-        attempt_timeout,
         retry_on,
         once: switch(opts, Id::Once, env)?,
         status_interval: finite(status_interval),
@@ -254,7 +272,12 @@ fn wait_settings(
 }
 
 /// Layers the connection settings, lowest precedence first.
-fn connection_settings(opts: &Opts, env: &dyn Environment) -> Result<Settings, ConfigError> {
+fn connection_settings(
+    opts: &Opts,
+    env: &dyn Environment,
+    dbname: Option<&str>,
+    flags_win: bool,
+) -> Result<Settings, ConfigError> {
     let mut settings = Settings::default();
     for (var, keyword) in conninfo::ENV_KEYWORDS {
         if let Some(value) = env_string(env, var)? {
@@ -265,27 +288,36 @@ fn connection_settings(opts: &Opts, env: &dyn Environment) -> Result<Settings, C
         .iter()
         .any(|id| opts.value(*id).is_some());
     let vars_name_connection = CONNECTION_VARS.iter().any(|v| env.var_os(v).is_some());
-    if opts.value(Id::Dbname).is_none() && !flags_name_connection && !vars_name_connection {
+    if dbname.is_none() && !flags_name_connection && !vars_name_connection {
         if let Some(url) = env_string(env, "DATABASE_URL")? {
             let origin = Origin::Env("DATABASE_URL");
             settings.set_all(conninfo::parse_connection_string(&url, origin)?, origin)?;
         }
-    }
-    if let Some(dbname) = opts.value(Id::Dbname) {
-        settings.set_all(
-            conninfo::parse_connection_string(dbname, Origin::DbnameArg)?,
-            Origin::DbnameArg,
-        )?;
     }
     let flags = [
         (Id::Host, "host"),
         (Id::Port, "port"),
         (Id::Username, "user"),
     ];
-    for (id, keyword) in flags {
-        if let Some(value) = opts.value(id) {
-            settings.set(keyword, value.to_string(), Origin::Flag(flag_of(id).names))?;
+    let set_flags = |settings: &mut Settings| -> Result<(), ConfigError> {
+        for (id, keyword) in flags {
+            if let Some(value) = opts.value(id) {
+                settings.set(keyword, value.to_string(), Origin::Flag(flag_of(id).names))?;
+            }
         }
+        Ok(())
+    };
+    if !flags_win {
+        set_flags(&mut settings)?;
+    }
+    if let Some(dbname) = dbname {
+        settings.set_all(
+            conninfo::parse_connection_string(dbname, Origin::DbnameArg)?,
+            Origin::DbnameArg,
+        )?;
+    }
+    if flags_win {
+        set_flags(&mut settings)?;
     }
     Ok(settings)
 }

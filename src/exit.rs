@@ -57,7 +57,27 @@ impl From<&Outcome> for Exit {
             Outcome::NotReady { .. } => Self::NotReady,
             Outcome::Rejected { .. } => Self::Rejected,
             Outcome::Interrupted { signal, .. } => Self::Interrupted(*signal),
+            // Only alongside another target's rejection, which decides.
+            Outcome::Abandoned => Self::Rejected,
         }
+    }
+}
+
+impl Exit {
+    /// How a wait for several targets ends: a signal, else a rejection, else "not ready" if any
+    /// target was not ready, else ready.
+    pub fn of_all(outcomes: &[Outcome]) -> Self {
+        let rank = |exit: &Exit| match exit {
+            Exit::Interrupted(_) => 3,
+            Exit::Rejected => 2,
+            Exit::NotReady => 1,
+            _ => 0,
+        };
+        outcomes
+            .iter()
+            .map(Exit::from)
+            .max_by_key(rank)
+            .unwrap_or(Exit::Ready)
     }
 }
 

@@ -54,23 +54,25 @@ fn run(args: Vec<OsString>, env: &dyn Environment, reporter: &mut Reporter<Stder
         Err(exit) => return exit,
     };
     reporter.configure(config.log);
-    // One target today; several targets are waited for in a later step.
-    let target = &config.targets[0];
-    let probe = match probe_for(target, &config.conditions, reporter) {
-        Ok(probe) => probe,
-        Err(exit) => return exit,
-    };
+    reporter.name_targets(config.targets.len() > 1);
+    let mut probes = Vec::with_capacity(config.targets.len());
+    for target in &config.targets {
+        match probe_for(target, &config.conditions, reporter) {
+            Ok(probe) => probes.push(probe),
+            Err(exit) => return exit,
+        }
+    }
     let signals = match Signals::install(&Signal::ENDS_WAIT) {
         Ok(signals) => signals,
         Err(error) => return internal(reporter, "cannot install signal handlers", &error),
     };
-    let outcome = match wait_for(&config, target, probe, &signals, reporter) {
-        Ok(outcome) => outcome,
+    let outcomes = match wait_for(&config, probes, &signals, reporter) {
+        Ok(outcomes) => outcomes,
         Err(error) => return internal(reporter, "cannot start the async runtime", &error),
     };
-    match (&outcome, &config.command) {
-        (Outcome::Ready { .. }, Some(command)) => exec_command(command, &signals, reporter),
-        _ => Exit::from(&outcome),
+    match (Exit::of_all(&outcomes), &config.command) {
+        (Exit::Ready, Some(command)) => exec_command(command, &signals, reporter),
+        (exit, _) => exit,
     }
 }
 
@@ -127,23 +129,34 @@ fn probe_for(
     ))
 }
 
+/// Waits for every target together, in one single-threaded runtime.
 fn wait_for(
     config: &Config,
-    target: &Target,
-    mut probe: PgProbe,
+    probes: Vec<PgProbe>,
     signals: &Signals,
     reporter: &mut Reporter<Stderr>,
-) -> std::io::Result<Outcome> {
+) -> std::io::Result<Vec<Outcome>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let label = target.label();
-    reporter.emit(&Event::Start {
-        target: &label,
-        user: &target.conn.user,
-        timeout: config.wait.timeout,
-    });
-    let outcome = runtime.block_on(async {
+    let labels: Vec<String> = config.targets.iter().map(Target::label).collect();
+    for (target, label) in config.targets.iter().zip(&labels) {
+        reporter.emit(&Event::Start {
+            target: label,
+            user: &target.conn.user,
+            timeout: config.wait.timeout,
+        });
+    }
+    let jobs = probes
+        .into_iter()
+        .zip(config.targets.iter().zip(&labels))
+        .map(|(probe, (target, label))| wait::Job {
+            probe,
+            target: label,
+            attempt_timeout: target.attempt_timeout,
+        })
+        .collect();
+    let outcomes = runtime.block_on(async {
         let interrupt = async {
             match signals.recv().await {
                 Ok(signal) => signal,
@@ -151,13 +164,13 @@ fn wait_for(
                 Err(_) => std::future::pending().await,
             }
         };
-        wait::wait(&mut probe, &label, &config.wait, reporter, interrupt).await
+        wait::wait_all(jobs, &config.wait, reporter, interrupt).await
     });
     // A name lookup stuck in getaddrinfo cannot be cancelled; dropping the runtime would join
     // its thread and hold the exit (or the exec) until the resolver gives up. Leave it behind:
     // exit and exec end every thread anyway.
     runtime.shutdown_background();
-    Ok(outcome)
+    Ok(outcomes)
 }
 
 fn exec_command(

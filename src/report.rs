@@ -112,8 +112,10 @@ pub struct Record<'a> {
 pub struct Reporter<W: Write> {
     out: W,
     settings: LogSettings,
-    /// The class of the previous failed attempt: a line is due when it changes.
-    last_class: Option<Class>,
+    /// The class of each target's previous failed attempt: a line is due when it changes.
+    last_class: Vec<(String, Class)>,
+    /// Several targets: text lines start with the target they are about.
+    name_targets: bool,
     clock: fn() -> SystemTime,
 }
 
@@ -122,9 +124,15 @@ impl<W: Write> Reporter<W> {
         Self {
             out,
             settings,
-            last_class: None,
+            last_class: Vec::new(),
+            name_targets: false,
             clock: SystemTime::now,
         }
+    }
+
+    /// With several targets, every text line names its target (JSON lines always do).
+    pub fn name_targets(&mut self, on: bool) {
+        self.name_targets = on;
     }
 
     /// Switches to the settings the configuration asks for (errors before it use the defaults).
@@ -147,7 +155,14 @@ impl<W: Write> Reporter<W> {
             return;
         }
         let line = match self.settings.format {
-            LogFormat::Text => format!("pgwait: {}\n", escape_controls(&record.msg)),
+            LogFormat::Text => match record.target.filter(|_| self.name_targets) {
+                Some(target) => format!(
+                    "pgwait: [{}] {}\n",
+                    escape_controls(target),
+                    escape_controls(&record.msg)
+                ),
+                None => format!("pgwait: {}\n", escape_controls(&record.msg)),
+            },
             LogFormat::Json => json::line(&record, (self.clock)()),
         };
         // stderr may be closed in some containers; there is nowhere else to report that.
@@ -171,7 +186,14 @@ impl<W: Write> Reporter<W> {
                 error,
                 decision,
             } => {
-                let changed = self.last_class.replace(error.class()) != Some(error.class());
+                let class = error.class();
+                let changed = match self.last_class.iter_mut().find(|(t, _)| t == target) {
+                    Some((_, last)) => std::mem::replace(last, class) != class,
+                    None => {
+                        self.last_class.push((target.to_string(), class));
+                        true
+                    }
+                };
                 // Without -v, a line only when a retried failure differs from the last one.
                 let news = changed && matches!(decision, Decision::Retry { .. });
                 if !verbose && !news {

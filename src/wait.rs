@@ -3,8 +3,11 @@
 //! with a scripted probe and paused time. It says what happens as [`Event`]s; the policy decides
 //! retry or stop, and the loop only follows that [`Decision`].
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io::Write;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::time::{sleep, sleep_until, Instant};
@@ -21,8 +24,6 @@ use crate::signals::Signal;
 pub struct WaitSettings {
     /// Overall deadline; `None` waits forever.
     pub timeout: Option<Duration>,
-    /// Bound on one whole attempt (`--connect-timeout`).
-    pub attempt_timeout: Duration,
     /// `--once`: a single attempt.
     pub once: bool,
     /// Normally permanent classes to retry all the same.
@@ -33,7 +34,7 @@ pub struct WaitSettings {
     pub seed: Option<u64>,
 }
 
-/// How the wait ended.
+/// How the wait ended for one target.
 #[derive(Debug)]
 pub enum Outcome {
     Ready {
@@ -57,6 +58,15 @@ pub enum Outcome {
         signal: Signal,
         elapsed: Duration,
     },
+    /// Still waiting when another target was rejected (that rejection ends the wait).
+    Abandoned,
+}
+
+/// One database to wait for: its probe, its name in the log, and its per-address limit.
+pub struct Job<'a, P> {
+    pub probe: P,
+    pub target: &'a str,
+    pub attempt_timeout: Duration,
 }
 
 /// What the attempt loop itself can end with (the deadline and signals are raced around it).
@@ -73,17 +83,21 @@ struct Progress {
     last: Option<AttemptError>,
     /// When "still waiting" was last said.
     last_status: Duration,
+    /// When this target became ready (others may still be waited for).
+    finished: Option<Duration>,
 }
 
-/// One wait for one target, with its reporter.
-struct Waiter<'a, W: Write> {
+/// One wait for one target; the reporter is shared by the targets waited for together.
+struct Waiter<'a, 'r, W: Write> {
     target: &'a str,
     settings: &'a WaitSettings,
-    reporter: &'a mut Reporter<W>,
+    attempt_timeout: Duration,
+    reporter: &'a RefCell<&'r mut Reporter<W>>,
     start: Instant,
 }
 
-/// Waits until `probe` succeeds, a permanent failure, the deadline, or `interrupt` resolves.
+/// Waits for one target (see [`wait_all`]); each address gets 5 s.
+#[cfg(test)]
 pub async fn wait<P: Probe, W: Write>(
     probe: &mut P,
     target: &str,
@@ -91,49 +105,123 @@ pub async fn wait<P: Probe, W: Write>(
     reporter: &mut Reporter<W>,
     interrupt: impl Future<Output = Signal>,
 ) -> Outcome {
-    let mut waiter = Waiter {
+    let job = Job {
+        probe,
         target,
-        settings,
-        reporter,
-        start: Instant::now(),
+        attempt_timeout: Duration::from_secs(5),
     };
-    let mut progress = Progress::default();
-    let raced = {
-        // Config caps durations, but an overflowing deadline would still mean "never".
-        let deadline = settings.timeout.and_then(|t| waiter.start.checked_add(t));
-        let attempts = waiter.attempt_loop(probe, &mut progress);
-        tokio::select! {
-            biased;
-            signal = interrupt => Err(Some(signal)),
-            () = until(deadline) => Err(None),
-            end = attempts => Ok(end),
-        }
-    };
-    let elapsed = waiter.start.elapsed();
-    let attempts = progress.attempts;
-    let outcome = match raced {
-        Ok(End::Ready(ready)) => Outcome::Ready {
-            ready,
-            attempts,
-            elapsed,
-        },
-        Ok(End::Rejected(error)) => Outcome::Rejected {
-            error,
-            attempts,
-            elapsed,
-        },
-        Ok(End::GaveUp) | Err(None) => Outcome::NotReady {
-            attempts,
-            elapsed,
-            last: progress.last,
-        },
-        Err(Some(signal)) => Outcome::Interrupted { signal, elapsed },
-    };
-    waiter.report(&outcome);
-    outcome
+    let mut outcomes = wait_all(vec![job], settings, reporter, interrupt).await;
+    outcomes.remove(0)
 }
 
-impl<W: Write> Waiter<'_, W> {
+/// Waits for every target in parallel under one deadline, until all are ready, one is rejected
+/// (that ends the wait for all), the deadline passes, or `interrupt` resolves. Each target
+/// keeps its own schedule and says what happens to it; returns an outcome per target, in order.
+pub async fn wait_all<P: Probe, W: Write>(
+    jobs: Vec<Job<'_, P>>,
+    settings: &WaitSettings,
+    reporter: &mut Reporter<W>,
+    interrupt: impl Future<Output = Signal>,
+) -> Vec<Outcome> {
+    let reporter = RefCell::new(reporter);
+    let start = Instant::now();
+    let mut waiters: Vec<(Waiter<'_, '_, W>, P)> = jobs
+        .into_iter()
+        .map(|job| {
+            let waiter = Waiter {
+                target: job.target,
+                settings,
+                attempt_timeout: job.attempt_timeout,
+                reporter: &reporter,
+                start,
+            };
+            (waiter, job.probe)
+        })
+        .collect();
+    let mut progress: Vec<Progress> = waiters.iter().map(|_| Progress::default()).collect();
+    let mut ends: Vec<Option<End>> = waiters.iter().map(|_| None).collect();
+    let raced = {
+        // Config caps durations, but an overflowing deadline would still mean "never".
+        let deadline = settings.timeout.and_then(|t| start.checked_add(t));
+        let loops = waiters
+            .iter_mut()
+            .zip(progress.iter_mut())
+            .map(|((waiter, probe), progress)| Box::pin(waiter.attempt_loop(probe, progress)))
+            .collect();
+        let all = until_all_or_rejected(loops, &mut ends);
+        tokio::select! {
+            biased;
+            signal = interrupt => Some(signal),
+            () = until(deadline) => None,
+            () = all => None,
+        }
+    };
+    let elapsed = start.elapsed();
+    let rejected = ends.iter().any(|e| matches!(e, Some(End::Rejected(_))));
+    let outcomes: Vec<Outcome> = ends
+        .into_iter()
+        .zip(progress)
+        .map(|(end, progress)| {
+            let attempts = progress.attempts;
+            match (end, raced) {
+                (Some(End::Ready(ready)), _) => Outcome::Ready {
+                    ready,
+                    attempts,
+                    elapsed: progress.finished.unwrap_or(elapsed),
+                },
+                (Some(End::Rejected(error)), _) => Outcome::Rejected {
+                    error,
+                    attempts,
+                    elapsed,
+                },
+                (None, Some(signal)) => Outcome::Interrupted { signal, elapsed },
+                (None, None) if rejected => Outcome::Abandoned,
+                (Some(End::GaveUp), _) | (None, None) => Outcome::NotReady {
+                    attempts,
+                    elapsed,
+                    last: progress.last,
+                },
+            }
+        })
+        .collect();
+    // One "interrupted" line for the process, one line per other outcome naming its target.
+    let mut said_interrupted = false;
+    for ((waiter, _), outcome) in waiters.iter_mut().zip(&outcomes) {
+        if let Outcome::Interrupted { .. } = outcome {
+            if std::mem::replace(&mut said_interrupted, true) {
+                continue;
+            }
+        }
+        waiter.report(outcome);
+    }
+    outcomes
+}
+
+/// Drives the attempt loops together; returns when all have ended or one was rejected, with
+/// each loop's end (if any) in `ends`.
+async fn until_all_or_rejected<F: Future<Output = End> + Unpin>(
+    mut loops: Vec<F>,
+    ends: &mut [Option<End>],
+) {
+    std::future::poll_fn(|cx| {
+        for (f, end) in loops.iter_mut().zip(ends.iter_mut()) {
+            if end.is_none() {
+                if let Poll::Ready(done) = Pin::new(f).poll(cx) {
+                    *end = Some(done);
+                }
+            }
+        }
+        let rejected = ends.iter().any(|e| matches!(e, Some(End::Rejected(_))));
+        if rejected || ends.iter().all(Option::is_some) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+impl<W: Write> Waiter<'_, '_, W> {
     async fn attempt_loop<P: Probe>(&mut self, probe: &mut P, progress: &mut Progress) -> End {
         let mut policy = Policy::new(
             self.settings.retry_on,
@@ -146,16 +234,19 @@ impl<W: Write> Waiter<'_, W> {
             }
             progress.attempts += 1;
             let plan = Plan {
-                per_address: self.settings.attempt_timeout,
-                tcp_connect_limit: policy.tcp_connect_limit(self.settings.attempt_timeout),
+                per_address: self.attempt_timeout,
+                tcp_connect_limit: policy.tcp_connect_limit(self.attempt_timeout),
                 rejects: policy.rejects(),
             };
             let error = match probe.attempt(plan).await {
-                Ok(ready) => return End::Ready(ready),
+                Ok(ready) => {
+                    progress.finished = Some(self.start.elapsed());
+                    return End::Ready(ready);
+                }
                 Err(error) => error,
             };
             let decision = policy.next(error.class());
-            self.reporter.emit(&Event::AttemptFailed {
+            self.reporter.borrow_mut().emit(&Event::AttemptFailed {
                 target: self.target,
                 attempt: progress.attempts,
                 elapsed: self.start.elapsed(),
@@ -186,7 +277,7 @@ impl<W: Write> Waiter<'_, W> {
             },
             Note::Warning(warning) => Event::Warning(warning),
         };
-        self.reporter.emit(&event);
+        self.reporter.borrow_mut().emit(&event);
     }
 
     /// Says "still waiting" once per status interval.
@@ -199,7 +290,7 @@ impl<W: Write> Waiter<'_, W> {
             return;
         }
         progress.last_status = elapsed;
-        self.reporter.emit(&Event::StillWaiting {
+        self.reporter.borrow_mut().emit(&Event::StillWaiting {
             target: self.target,
             elapsed,
             attempts: progress.attempts,
@@ -212,7 +303,9 @@ impl<W: Write> Waiter<'_, W> {
         if let Outcome::Ready { ready, .. } = outcome {
             if ready.socket_only {
                 let address = &ready.address;
-                self.reporter.emit(&Event::SocketOnly { target, address });
+                self.reporter
+                    .borrow_mut()
+                    .emit(&Event::SocketOnly { target, address });
             }
         }
         let event = match outcome {
@@ -250,8 +343,9 @@ impl<W: Write> Waiter<'_, W> {
                 signal: *signal,
                 elapsed: *elapsed,
             },
+            Outcome::Abandoned => return,
         };
-        self.reporter.emit(&event);
+        self.reporter.borrow_mut().emit(&event);
     }
 }
 

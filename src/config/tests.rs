@@ -109,7 +109,7 @@ fn database_url_is_used_only_when_nothing_else_names_a_connection() {
 fn pgwait_settings_come_from_flags_then_variables_then_defaults() {
     let c = build_with(&[], &[]).unwrap();
     assert_eq!(c.wait.timeout, Some(DEFAULT_TIMEOUT));
-    assert_eq!(c.wait.attempt_timeout, DEFAULT_ATTEMPT_TIMEOUT);
+    assert_eq!(c.targets[0].attempt_timeout, DEFAULT_ATTEMPT_TIMEOUT);
     assert_eq!(c.wait.status_interval, Some(DEFAULT_STATUS_INTERVAL));
     assert_eq!(
         (c.wait.once, c.log.verbosity, c.wait.retry_on),
@@ -161,22 +161,28 @@ fn zero_timeout_waits_forever_and_bare_numbers_are_seconds() {
 #[test]
 fn attempt_timeout_precedence() {
     let from_pg = build_with(&[], &[("PGCONNECT_TIMEOUT", "3")]).unwrap();
-    assert_eq!(from_pg.wait.attempt_timeout, Duration::from_secs(3));
+    assert_eq!(from_pg.targets[0].attempt_timeout, Duration::from_secs(3));
     let from_conninfo =
         build_with(&["-d", "connect_timeout=4"], &[("PGCONNECT_TIMEOUT", "3")]).unwrap();
-    assert_eq!(from_conninfo.wait.attempt_timeout, Duration::from_secs(4));
+    assert_eq!(
+        from_conninfo.targets[0].attempt_timeout,
+        Duration::from_secs(4)
+    );
     let from_var = build_with(
         &["-d", "connect_timeout=4"],
         &[("PGWAIT_CONNECT_TIMEOUT", "2s")],
     )
     .unwrap();
-    assert_eq!(from_var.wait.attempt_timeout, Duration::from_secs(2));
+    assert_eq!(from_var.targets[0].attempt_timeout, Duration::from_secs(2));
     let from_flag = build_with(
         &["--connect-timeout", "1500ms"],
         &[("PGWAIT_CONNECT_TIMEOUT", "2s")],
     )
     .unwrap();
-    assert_eq!(from_flag.wait.attempt_timeout, Duration::from_millis(1500));
+    assert_eq!(
+        from_flag.targets[0].attempt_timeout,
+        Duration::from_millis(1500)
+    );
 }
 
 #[test]
@@ -373,9 +379,48 @@ fn durations_of_centuries_mean_forever_instead_of_overflowing() {
     )
     .unwrap();
     assert_eq!((c.wait.timeout, c.wait.status_interval), (None, None));
-    assert_eq!(c.wait.attempt_timeout, FOREVER);
+    assert_eq!(c.targets[0].attempt_timeout, FOREVER);
     let c = build_with(&[], &[("PGCONNECT_TIMEOUT", "9223372036854775807")]).unwrap();
-    assert_eq!(c.wait.attempt_timeout, FOREVER);
+    assert_eq!(c.targets[0].attempt_timeout, FOREVER);
     let c = build_with(&["-t", "99y"], &[]).unwrap();
     assert!(c.wait.timeout.is_some());
+}
+
+#[test]
+fn each_dbname_is_a_target_and_flags_fill_in_what_several_leave_out() {
+    let c = build_with(
+        &[
+            "-d",
+            "host=a dbname=one",
+            "-d",
+            "postgres://b:6000/two",
+            "-U",
+            "flaguser",
+            "-p",
+            "7000",
+        ],
+        &[("PGUSER", "envuser")],
+    )
+    .unwrap();
+    let got: Vec<(String, &str, &str)> = c
+        .targets
+        .iter()
+        .map(|t| {
+            (
+                t.conn.endpoints[0].to_string(),
+                t.conn.dbname.as_str(),
+                t.conn.user.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("a:7000".to_string(), "one", "flaguser"),
+            ("b:6000".to_string(), "two", "flaguser"),
+        ]
+    );
+    // One -d: the flags win, as they always have.
+    let c = build_with(&["-d", "host=a port=6000", "-p", "7000"], &[]).unwrap();
+    assert_eq!(endpoint(&c), "a:7000");
 }

@@ -104,6 +104,17 @@ pub trait Probe {
     }
 }
 
+/// A borrowed probe is a probe (the single-target wait lends its own).
+impl<P: Probe> Probe for &mut P {
+    fn attempt(&mut self, plan: Plan) -> impl Future<Output = Result<Ready, AttemptError>> {
+        (**self).attempt(plan)
+    }
+
+    fn prepare(&mut self) -> Vec<Note> {
+        (**self).prepare()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

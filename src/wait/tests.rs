@@ -86,7 +86,6 @@ fn ready() -> Result<Ready, AttemptError> {
 fn opts(timeout_ms: Option<u64>) -> WaitSettings {
     WaitSettings {
         timeout: timeout_ms.map(Duration::from_millis),
-        attempt_timeout: Duration::from_secs(5),
         once: false,
         retry_on: RetryOn::default(),
         status_interval: Some(Duration::from_secs(10)),
