@@ -336,9 +336,18 @@ def scenario_warm(template, base, runs=40):
     c.start()
     c.wait_ready()
     env = dict(PATH=os.environ["PATH"], PGPASSWORD=PASSWORD)
+    # A Django history table (django/db/migrations/recorder.py) for the --migrations figure.
+    setup = ("CREATE TABLE django_migrations (id bigserial PRIMARY KEY, app varchar(255) NOT NULL, "
+             "name varchar(255) NOT NULL, applied timestamptz NOT NULL); "
+             "INSERT INTO django_migrations (app, name, applied) VALUES ('auth', '0012_alter', now()); "
+             "GRANT SELECT ON django_migrations TO bench")
+    subprocess.run([f"{BIN}/psql", "-X", "-q", "-h", c.root, "-p", str(c.port), "-U", "postgres", "-d", "postgres",
+                    "-c", setup], check=True)
+    gate = [PGWAIT, "-q", "-h", "127.0.0.1", "-p", str(c.port), "-U", "bench", "-d", "postgres"]
     commands = {
-        "pgwait -- true (SCRAM + SELECT 1)": [PGWAIT, "-q", "-h", "127.0.0.1", "-p", str(c.port), "-U", "bench",
-                                              "-d", "postgres", "--", "true"],
+        "pgwait -- true (SCRAM + SELECT 1)": gate + ["--", "true"],
+        "pgwait --migrations django:auth.0012_alter -- true": gate + ["--migrations", "django:auth.0012_alter",
+                                                                      "--", "true"],
         "pg_isready (no auth, no query)": [f"{BIN}/pg_isready", "-q", "-h", "127.0.0.1", "-p", str(c.port)],
     }
     times = {name: [] for name in commands}

@@ -80,11 +80,13 @@ pub enum Failure {
 }
 
 /// What a condition's query returned instead of a true value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotMet {
     NoRow,
     Null,
     False,
+    /// A migration tool's state, in words (e.g. "dirty at version 3: ...").
+    Because(String),
 }
 
 /// The bounds on what a peer may send (their sizes are the probe's, README states them).

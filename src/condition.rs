@@ -6,9 +6,18 @@
 
 use std::fmt;
 
+use crate::migrations::Migrations;
+
 /// One identifier, as PostgreSQL reads it: unquoted folds to lower case, `"quoted"` is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ident(String);
+
+impl Ident {
+    /// The identifier's text.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+}
 
 /// What a condition checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +29,8 @@ pub enum Condition {
     Table { schema: Option<Ident>, name: Ident },
     /// An installed extension.
     Extension(Ident),
+    /// A migration tool's history: nothing failed, unfinished or locked; a version applied.
+    Migrations(Migrations),
 }
 
 /// Why a value is not a name (exit 2). Never quotes the value.
@@ -151,9 +162,11 @@ fn literal(text: &str) -> String {
 
 impl Condition {
     /// The SQL that checks it: one statement whose first column of the first row decides.
+    /// (Migrations are checked by their own two queries, see [`Migrations`].)
     pub fn sql(&self) -> String {
         match self {
             Self::Query(sql) => sql.clone(),
+            Self::Migrations(m) => m.state_sql(),
             // The catalogs, not to_regclass(): they need no USAGE on the schema, which the app's
             // role often gets from the same migration that creates the table.
             Self::Table {
@@ -188,6 +201,7 @@ impl Condition {
             } => format!("table {}.{}", s.0, name.0),
             Self::Table { schema: None, name } => format!("table {}", name.0),
             Self::Extension(name) => format!("extension {}", name.0),
+            Self::Migrations(m) => m.label(),
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::conninfo::{
     self, ConnError, ConnParams, Defaults, Endpoint, Origin, SessionAttrs, Settings,
 };
 use crate::exec::Command;
+use crate::migrations::{self, SpecError};
 use crate::policy::RetryOn;
 use crate::report::{LogFormat, LogSettings, Verbosity};
 use crate::wait::WaitSettings;
@@ -104,6 +105,11 @@ pub enum ConfigError {
         source: Origin,
         error: NameError,
     },
+    /// A `--migrations` value with an unknown tool or a version that doesn't parse.
+    BadMigrations {
+        source: Origin,
+        error: SpecError,
+    },
     Conflict {
         first: Origin,
         second: Origin,
@@ -133,6 +139,7 @@ impl fmt::Display for ConfigError {
             } => write!(f, "cannot read \"{path}\" (from {source}): {detail}"),
             Self::EmptyCommand => write!(f, "\"--\" must be followed by the command to run"),
             Self::BadName { source, error } => write!(f, "invalid name in {source}: {error}"),
+            Self::BadMigrations { source, error } => write!(f, "invalid {source}: {error}"),
             Self::Conflict { first, second } => {
                 write!(f, "{first} and {second} cannot be used together")
             }
@@ -352,21 +359,11 @@ fn conditions(opts: &Opts, env: &dyn Environment) -> Result<Vec<Condition>, Conf
         (Id::Extension, condition::extension),
     ];
     for (id, parse) in named {
-        let flag = flag_of(id);
-        let mut values: Vec<(String, Origin)> = opts
-            .values(id)
-            .map(|v| (v.to_string(), Origin::Flag(flag.names)))
-            .collect();
-        if let (true, Some(var)) = (values.is_empty(), flag.env) {
-            if let Some(list) = env_string(env, var)? {
-                let items = condition::split_list(&list);
-                values.extend(items.into_iter().map(|v| (v.to_string(), Origin::Env(var))));
-            }
-        }
-        for (value, source) in values {
+        for (value, source) in repeated(opts, id, env)? {
             conditions.push(parse(&value).map_err(|error| ConfigError::BadName { source, error })?);
         }
     }
+    conditions.extend(migration_conditions(opts, env)?);
     // The query last: it usually reads what the tables and extensions provide.
     if let Some((sql, source)) = setting(opts, Id::Query, env)? {
         if sql.trim().is_empty() {
@@ -375,6 +372,61 @@ fn conditions(opts: &Opts, env: &dyn Environment) -> Result<Vec<Condition>, Conf
         conditions.push(Condition::Query(sql));
     }
     Ok(conditions)
+}
+
+/// The values of a repeatable flag, else its variable as a comma-separated list.
+fn repeated(
+    opts: &Opts,
+    id: Id,
+    env: &dyn Environment,
+) -> Result<Vec<(String, Origin)>, ConfigError> {
+    let flag = flag_of(id);
+    let mut values: Vec<(String, Origin)> = opts
+        .values(id)
+        .map(|v| (v.to_string(), Origin::Flag(flag.names)))
+        .collect();
+    if let (true, Some(var)) = (values.is_empty(), flag.env) {
+        if let Some(list) = env_string(env, var)? {
+            let items = condition::split_list(&list);
+            values.extend(items.into_iter().map(|v| (v.to_string(), Origin::Env(var))));
+        }
+    }
+    Ok(values)
+}
+
+/// `--migrations` (and `--migrations-table`, which names the table of the one tool given).
+fn migration_conditions(opts: &Opts, env: &dyn Environment) -> Result<Vec<Condition>, ConfigError> {
+    let specs = repeated(opts, Id::Migrations, env)?;
+    let table = match setting(opts, Id::MigrationsTable, env)? {
+        None => None,
+        // One custom table for several tools (or for none) cannot be right.
+        Some((name, source)) if specs.len() != 1 => {
+            let expected = "the history table of exactly one --migrations TOOL";
+            return Err(ConfigError::invalid(source, &name, expected));
+        }
+        Some((name, source)) => {
+            let parts = condition::parse_name(&name)
+                .map_err(|error| ConfigError::BadName { source, error })?;
+            if parts.len() > 2 {
+                let error = NameError::TooManyParts;
+                return Err(ConfigError::BadName { source, error });
+            }
+            Some(
+                parts
+                    .iter()
+                    .map(|p| p.text().to_string())
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    specs
+        .into_iter()
+        .map(|(spec, source)| {
+            migrations::parse(&spec, table.as_deref())
+                .map(Condition::Migrations)
+                .map_err(|error| ConfigError::BadMigrations { source, error })
+        })
+        .collect()
 }
 
 /// A pgwait switch: the flag, else its `PGWAIT_*` variable as a boolean.

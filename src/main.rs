@@ -12,6 +12,7 @@ mod credentials;
 mod event;
 mod exec;
 mod exit;
+mod migrations;
 mod passfile;
 mod policy;
 mod probe;

@@ -23,6 +23,7 @@ use super::tls_stream::RustlsConnect;
 use crate::classify::{Failure, Limit, NotMet, Phase};
 use crate::condition::{self, Condition};
 use crate::conninfo::{ChannelBinding, ConnParams, Secret, SessionAttrs};
+use crate::migrations::Migrations;
 use crate::tls::Tls;
 
 /// How to carry the session.
@@ -224,6 +225,13 @@ async fn checks(
         }
     }
     for condition in session.conditions {
+        if let Condition::Migrations(migrations) = condition {
+            if let Some(got) = migration_state(client, migrations).await? {
+                let check = condition.label();
+                return Ok(Err(Failure::NotMet { check, got }));
+            }
+            continue;
+        }
         let row = first_row(client, &condition.sql()).await?;
         let got = match row.as_ref().map(|r| r.try_get(0)) {
             None => Some(NotMet::NoRow),
@@ -291,6 +299,32 @@ where
         }
     };
     (result, ended, seen)
+}
+
+/// A migration tool's history: its state (`ok` or why not), then whether the version is
+/// applied; `None` when both hold.
+async fn migration_state(
+    client: &tokio_postgres::Client,
+    migrations: &Migrations,
+) -> Result<Option<NotMet>, tokio_postgres::Error> {
+    let row = first_row(client, &migrations.state_sql()).await?;
+    match row.as_ref().and_then(|r| r.try_get(0).ok().flatten()) {
+        Some("ok") => {}
+        Some(why) => return Ok(Some(NotMet::Because(why.to_string()))),
+        None => return Ok(Some(NotMet::Because("no migration recorded yet".into()))),
+    }
+    let Some(sql) = migrations.applied_sql() else {
+        return Ok(None);
+    };
+    let row = first_row(client, &sql).await?;
+    let applied = row.as_ref().and_then(|r| r.try_get(0).ok().flatten());
+    if condition::holds(applied) {
+        return Ok(None);
+    }
+    let version = migrations.version().unwrap_or_default();
+    Ok(Some(NotMet::Because(format!(
+        "version {version} is not applied yet"
+    ))))
 }
 
 /// Runs `sql` and keeps only its first row: the rest is read and dropped as it streams, so a

@@ -358,6 +358,7 @@ pub fn describe(failure: &Failure, class: Class) -> String {
                 NotMet::NoRow => "no row",
                 NotMet::Null => "NULL",
                 NotMet::False => "false",
+                NotMet::Because(why) => why,
             }
         ),
     }
