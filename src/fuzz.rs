@@ -231,6 +231,8 @@ fn invocation() -> impl Strategy<Value = Invocation> {
         "--table",
         "--extension",
         "--query",
+        "--migrations",
+        "--migrations-table",
     ]);
     let var = prop::sample::select(vec![
         "DATABASE_URL",
