@@ -90,7 +90,7 @@ const fn flag(
 #[rustfmt::skip]
 pub const FLAGS: &[Flag] = &[
     flag(Id::Dbname, "-d, --dbname", Some("DBNAME|URI|CONNINFO"), None,
-        "Database name, postgres:// URI, or key=value conninfo string (as psql -d)"),
+        "Database name, postgres:// URI, or key=value conninfo string (as psql -d); repeat for several databases"),
     flag(Id::Host, "-h, --host", Some("HOST"), None,
         "Server host name, IP address or Unix-socket directory; comma-separated list allowed"),
     flag(Id::Port, "-p, --port", Some("PORT"), None,
@@ -103,7 +103,7 @@ pub const FLAGS: &[Flag] = &[
     flag(Id::ConnectTimeout, "--connect-timeout", Some("DURATION"), Some("PGWAIT_CONNECT_TIMEOUT"),
         "Bound on each address of an attempt [default: connect_timeout, PGCONNECT_TIMEOUT, else 5s]"),
     flag(Id::RetryOn, "--retry-on", Some("CLASSES"), Some("PGWAIT_RETRY_ON"),
-        "Also retry these normally permanent failures: auth, nodb (comma-separated)"),
+        "Also retry these normally permanent failures: auth, nodb, privileges (comma-separated)"),
     flag(Id::Once, "--once", None, Some("PGWAIT_ONCE"),
         "Make a single attempt (for healthchecks): exit 0 ready, 1 not ready, 3 rejected"),
     flag(Id::StatusInterval, "--status-interval", Some("DURATION"), Some("PGWAIT_STATUS_INTERVAL"),
@@ -134,7 +134,8 @@ Connection (libpq-compatible, highest precedence first):
   -h/-p/-U flags, then the -d connection string, then PGHOST PGHOSTADDR PGPORT
   PGUSER PGPASSWORD PGDATABASE PGCONNECT_TIMEOUT PGAPPNAME PGOPTIONS PGSSLMODE,
   then DATABASE_URL (only when no -d/-h/-p/-U flag and none of PGHOST PGHOSTADDR
-  PGPORT PGDATABASE PGUSER is set), then libpq's defaults.
+  PGPORT PGDATABASE PGUSER is set), then libpq's defaults. With several -d, the
+  flags and variables only fill in what each -d leaves out.
 
   Also read: PGPASSFILE PGSERVICE PGSERVICEFILE PGSYSCONFDIR PGSSLROOTCERT PGSSLCERT
   PGSSLKEY PGSSLCRL PGSSLSNI PGSSLNEGOTIATION PGSSLCERTMODE PGSSLMINPROTOCOLVERSION
@@ -364,6 +365,14 @@ fn message(e: lexopt::Error) -> UsageError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_on_help_names_every_retryable_class() {
+        let help = flag_of(Id::RetryOn).help;
+        for (name, _) in crate::policy::RETRY_ON_NAMES {
+            assert!(help.contains(name), "--retry-on help lacks {name}");
+        }
+    }
 
     fn args(list: &[&str]) -> Vec<OsString> {
         list.iter().map(OsString::from).collect()
