@@ -300,3 +300,32 @@ fn a_server_listening_on_the_socket_only_is_ready_with_a_warning() {
     assert_eq!(out.status.code(), Some(0), "{log}");
     assert!(!log.contains("warning"), "{log}");
 }
+
+#[test]
+fn a_big_query_reply_is_read_as_a_stream_up_to_the_session_bound() {
+    let mut cluster = Cluster::new("");
+    cluster.start_ready();
+    // 5 MB of rows: only the first is kept, the rest streams past.
+    let big = "select repeat('x', 1000) from generate_series(1, 5000)";
+    let out = pgwait()
+        .args(args(&cluster))
+        .args(["--query", big, "--once"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Past 16 MiB the reply is cut, with a hint rather than a mystery.
+    let huge = "select repeat('x', 1000) from generate_series(1, 20000)";
+    let out = pgwait()
+        .args(args(&cluster))
+        .args(["--query", huge, "--once"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{log}");
+    assert!(log.contains("LIMIT 1"), "{log}");
+}

@@ -23,8 +23,9 @@ pub const MAX_MESSAGE: usize = 1024 * 1024;
 /// Bytes accepted before the first ReadyForQuery: a real server's startup reply (authentication,
 /// ~15 ParameterStatus, BackendKeyData) is about 1 KiB.
 pub const MAX_BEFORE_READY: u64 = 64 * 1024;
-/// Bytes accepted in one session, startup to Terminate.
-pub const MAX_SESSION: u64 = 4 * 1024 * 1024;
+/// Bytes accepted in one session, startup to Terminate. Rows are read as a stream, so this
+/// bounds time, not memory: a `--query` should return one row, but a big one still works.
+pub const MAX_SESSION: u64 = 16 * 1024 * 1024;
 
 /// Which bound a peer went past; carried inside the `io::Error` the read returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,7 +348,7 @@ mod tests {
         let notice_flood: Vec<u8> = (0..20_000).flat_map(|_| message(b'N', 1)).collect();
         let mut row_flood = message(b'R', 4);
         row_flood.extend(message(b'Z', 1));
-        row_flood.extend((0..5000).flat_map(|_| message(b'D', 1000)));
+        row_flood.extend((0..17_000).flat_map(|_| message(b'D', 1000)));
         let table: [(&[u8], Exceeded); 6] = [
             (b"HTTP/1.1 400 Bad Request\r\n", Exceeded::NotAReply),
             (b"SSH-2.0-OpenSSH_9.2\r\n", Exceeded::NotAReply),

@@ -415,6 +415,10 @@ pub fn hint_of(error: &AttemptError) -> &'static str {
         Failure::TimedOut {
             phase: Phase::Startup | Phase::Query,
         } => CONNECTED_NO_ANSWER,
+        Failure::OverLimit {
+            phase: Phase::Query,
+            limit: Limit::Session,
+        } => "the reply was larger than pgwait reads: make --query return one row (LIMIT 1)",
         Failure::Server { sqlstate, .. } if sqlstate == "42601" => {
             "the --query has a syntax error: it was sent as written; test it with psql"
         }
