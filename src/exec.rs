@@ -55,36 +55,85 @@ pub fn exec(command: &Command) -> ExecError {
     if let Err(e) = restore_inherited() {
         return ExecError::SignalState { detail: plain(&e) };
     }
-    let program = command.name();
-    let Some(argv) = c_strings(std::iter::once(&command.program).chain(&command.args)) else {
-        let detail = "an argument contains a NUL byte".to_string();
-        return ExecError::NotExecutable { program, detail };
-    };
-    let path = std::env::var_os("PATH");
-    let path = path.as_deref().map_or(DEFAULT_PATH, OsStr::as_bytes);
-    let mut denied = None;
-    for candidate in candidates(command.program.as_bytes(), path) {
-        let error = exec_one(&candidate, &argv);
-        match error.raw_os_error() {
-            // As execvp: look further, but report a permission problem if nothing else is found.
-            Some(libc::EACCES) => denied = Some(error),
-            Some(libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT) => {}
-            Some(libc::ENOEXEC) => {
-                let detail = "not in an executable format (a script needs a #! line)".into();
-                return ExecError::NotExecutable { program, detail };
-            }
-            _ => {
-                let detail = plain(&error);
-                return ExecError::NotExecutable { program, detail };
+    match Prepared::new(command) {
+        Ok(prepared) => ExecError::from_errno(command.name(), prepared.run()),
+        Err(error) => error,
+    }
+}
+
+/// A command ready to exec: argv and the PATH candidates as C strings, made in advance so that
+/// [`Prepared::run`] allocates nothing (a forked child may only do async-signal-safe work).
+pub struct Prepared {
+    /// Owns the strings `pointers` points into.
+    _argv: Vec<CString>,
+    pointers: Vec<*const libc::c_char>,
+    candidates: Vec<CString>,
+}
+
+impl Prepared {
+    pub fn new(command: &Command) -> Result<Self, ExecError> {
+        let program = command.name();
+        let nul = || ExecError::NotExecutable {
+            program: program.clone(),
+            detail: "an argument contains a NUL byte".to_string(),
+        };
+        let argv =
+            c_strings(std::iter::once(&command.program).chain(&command.args)).ok_or_else(nul)?;
+        let path = std::env::var_os("PATH");
+        let path = path.as_deref().map_or(DEFAULT_PATH, OsStr::as_bytes);
+        let candidates = candidates(command.program.as_bytes(), path)
+            .into_iter()
+            .filter_map(|c| CString::new(c).ok())
+            .collect();
+        let mut pointers: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        pointers.push(std::ptr::null());
+        Ok(Self {
+            _argv: argv,
+            pointers,
+            candidates,
+        })
+    }
+
+    /// Tries each candidate as execvp would, without its shell fallback; returns the errno that
+    /// explains the failure (exec only returns on failure). Allocation-free.
+    pub fn run(&self) -> i32 {
+        let mut denied = false;
+        for candidate in &self.candidates {
+            // SAFETY: `candidate` and every argv entry are NUL-terminated strings that outlive
+            // the call, and the pointer array is NULL-terminated; execv uses the current environ.
+            unsafe { libc::execv(candidate.as_ptr(), self.pointers.as_ptr()) };
+            match io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::ENOENT)
+            {
+                // As execvp: look further, but report a permission problem if nothing else is found.
+                libc::EACCES => denied = true,
+                libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
+                errno => return errno,
             }
         }
+        if denied {
+            libc::EACCES
+        } else {
+            libc::ENOENT
+        }
     }
-    match denied {
-        Some(error) => ExecError::NotExecutable {
-            program,
-            detail: plain(&error),
-        },
-        None => ExecError::NotFound { program },
+}
+
+impl ExecError {
+    /// Why `program` could not be exec'd, from the errno [`Prepared::run`] returned.
+    pub fn from_errno(program: String, errno: i32) -> Self {
+        match errno {
+            libc::ENOENT => Self::NotFound { program },
+            libc::ENOEXEC => Self::NotExecutable {
+                program,
+                detail: "not in an executable format (a script needs a #! line)".into(),
+            },
+            errno => Self::NotExecutable {
+                program,
+                detail: plain(&io::Error::from_raw_os_error(errno)),
+            },
+        }
     }
 }
 
@@ -107,19 +156,6 @@ fn candidates(program: &[u8], path: &[u8]) -> Vec<Vec<u8>> {
 
 fn c_strings<'a>(items: impl Iterator<Item = &'a OsString>) -> Option<Vec<CString>> {
     items.map(|s| CString::new(s.as_bytes()).ok()).collect()
-}
-
-/// `execv` with the current environment; returns the error (exec only returns on failure).
-fn exec_one(file: &[u8], argv: &[CString]) -> io::Error {
-    let Ok(file) = CString::new(file) else {
-        return io::Error::from_raw_os_error(libc::ENOENT);
-    };
-    let mut pointers: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    pointers.push(std::ptr::null());
-    // SAFETY: `file` and every argv entry are NUL-terminated strings that outlive the call, and
-    // the pointer array is NULL-terminated; execv uses the current `environ`.
-    unsafe { libc::execv(file.as_ptr(), pointers.as_ptr()) };
-    io::Error::last_os_error()
 }
 
 /// The OS message without Rust's " (os error N)" suffix.
