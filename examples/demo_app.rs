@@ -1,6 +1,8 @@
 //! A tiny "application" for the container demo and tests: it connects with the `PG*` settings
 //! pgwait waited for, prints the server version, and exits with `APP_EXIT_CODE` (default 0).
 //! If pgwait had exec'd it too early, the connection would fail and it would exit 1.
+//! With `APP_UNTIL_TERM=1` it then stays up until SIGTERM, like a server, and exits with
+//! `APP_EXIT_CODE` on it (the supervise-mode test checks that code reaches `docker stop`).
 
 use std::env;
 use std::process::ExitCode;
@@ -34,6 +36,19 @@ async fn server_version() -> Result<String, Box<dyn std::error::Error>> {
         .ok_or_else(|| "no row".into())
 }
 
+/// Blocks until SIGTERM arrives (it is blocked first, then taken with sigwait).
+fn wait_for_sigterm() {
+    // SAFETY: an initialised set holding SIGTERM; sigwait stores the number it took.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let mut signal = 0;
+        libc::sigwait(&set, &mut signal);
+    }
+}
+
 fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -45,6 +60,10 @@ fn main() -> ExitCode {
                 "demo app (pid {}): connected to {version}",
                 std::process::id()
             );
+            if setting("APP_UNTIL_TERM", "") == "1" {
+                wait_for_sigterm();
+                println!("demo app: SIGTERM, exiting");
+            }
             ExitCode::from(setting("APP_EXIT_CODE", "0").parse::<u8>().unwrap_or(0))
         }
         Err(e) => {

@@ -18,6 +18,7 @@ use crate::exec::Command;
 use crate::migrations::{self, SpecError};
 use crate::policy::RetryOn;
 use crate::report::{LogFormat, LogSettings, Verbosity};
+use crate::supervise;
 use crate::wait::WaitSettings;
 
 mod defaults;
@@ -52,6 +53,8 @@ pub struct Config {
     pub command: Option<Command>,
     /// What must hold besides "accepts a query", checked on every target.
     pub conditions: Vec<Condition>,
+    /// `--supervise`: run the command as a child instead of exec.
+    pub supervise: Option<supervise::Options>,
 }
 
 /// One database to wait for.
@@ -220,6 +223,7 @@ pub fn build(
             format: log_format(&opts, env)?,
         },
         conditions: conditions(&opts, env)?,
+        supervise: supervise_options(&opts, env)?,
         command: Command::from_argv(opts.command),
     })
 }
@@ -427,6 +431,43 @@ fn migration_conditions(opts: &Opts, env: &dyn Environment) -> Result<Vec<Condit
                 .map_err(|error| ConfigError::BadMigrations { source, error })
         })
         .collect()
+}
+
+/// `--supervise`, `--signal-group`, `--exit-ok`; the last two only make sense with the first.
+fn supervise_options(
+    opts: &Opts,
+    env: &dyn Environment,
+) -> Result<Option<supervise::Options>, ConfigError> {
+    let group = switch(opts, Id::SignalGroup, env)?;
+    let codes = setting(opts, Id::ExitOk, env)?;
+    if !switch(opts, Id::Supervise, env)? {
+        if group {
+            let source = Origin::Flag(flag_of(Id::SignalGroup).names);
+            return Err(ConfigError::invalid(source, "", "only with --supervise"));
+        }
+        if let Some((value, source)) = codes {
+            return Err(ConfigError::invalid(
+                source,
+                &value,
+                "only with --supervise",
+            ));
+        }
+        return Ok(None);
+    }
+    let success_codes = match codes {
+        None => Vec::new(),
+        Some((value, source)) => value
+            .split(',')
+            .map(|c| c.trim().parse::<u8>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                ConfigError::invalid(source, &value, "exit codes from 0 to 255, comma-separated")
+            })?,
+    };
+    Ok(Some(supervise::Options {
+        group,
+        success_codes,
+    }))
 }
 
 /// A pgwait switch: the flag, else its `PGWAIT_*` variable as a boolean.

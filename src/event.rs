@@ -72,6 +72,10 @@ pub enum Event<'a> {
     },
     /// pgwait is about to become the command.
     Exec { command: &'a Command },
+    /// `--supervise`: the command runs as pgwait's child.
+    Supervising { command: &'a Command, pid: i32 },
+    /// `--supervise` when not PID 1 and the subreaper flag could not be set.
+    NoSubreaper { error: &'a std::io::Error },
     /// The command could not be started.
     ExecFailed(&'a ExecError),
     /// The command line does not parse (exit 2).

@@ -18,6 +18,7 @@ mod policy;
 mod probe;
 mod report;
 mod signals;
+mod supervise;
 mod tls;
 mod wait;
 
@@ -71,9 +72,12 @@ fn run(args: Vec<OsString>, env: &dyn Environment, reporter: &mut Reporter<Stder
         Ok(outcomes) => outcomes,
         Err(error) => return internal(reporter, "cannot start the async runtime", &error),
     };
-    match (Exit::of_all(&outcomes), &config.command) {
-        (Exit::Ready, Some(command)) => exec_command(command, &signals, reporter),
-        (exit, _) => exit,
+    match (Exit::of_all(&outcomes), &config.command, &config.supervise) {
+        (Exit::Ready, Some(command), Some(options)) => {
+            supervise_command(command, options, &signals, reporter)
+        }
+        (Exit::Ready, Some(command), None) => exec_command(command, &signals, reporter),
+        (exit, _, _) => exit,
     }
 }
 
@@ -139,6 +143,8 @@ fn wait_for(
 ) -> std::io::Result<Vec<Outcome>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        // Lookup threads never take a signal meant for the wait (or, later, the supervisor).
+        .on_thread_start(signals::block_all_here)
         .build()?;
     let labels: Vec<String> = config.targets.iter().map(Target::label).collect();
     for (target, label) in config.targets.iter().zip(&labels) {
@@ -172,6 +178,37 @@ fn wait_for(
     // exit and exec end every thread anyway.
     runtime.shutdown_background();
     Ok(outcomes)
+}
+
+/// `--supervise`: the command runs as a child; pgwait forwards, reaps, and exits as it does.
+fn supervise_command(
+    command: &exec::Command,
+    options: &supervise::Options,
+    signals: &Signals,
+    reporter: &mut Reporter<Stderr>,
+) -> Exit {
+    let ended = supervise::supervise(
+        command,
+        options,
+        || signals.drain(),
+        |notice| match notice {
+            supervise::Notice::Started { pid } => {
+                reporter.emit(&Event::Supervising { command, pid })
+            }
+            supervise::Notice::NoSubreaper(error) => {
+                reporter.emit(&Event::NoSubreaper { error: &error })
+            }
+        },
+    );
+    match ended {
+        supervise::Ended::Exited(code) => Exit::ChildExited(code),
+        supervise::Ended::Killed(signal) => Exit::ChildKilled(signal),
+        supervise::Ended::SpawnFailed(error) => {
+            reporter.emit(&Event::ExecFailed(&error));
+            Exit::from(&error)
+        }
+        supervise::Ended::Internal(what, error) => internal(reporter, what, &error),
+    }
 }
 
 fn exec_command(

@@ -124,6 +124,41 @@ impl SigSet {
         Ok(set)
     }
 
+    /// The set holding those of `signals` the C library lets programs use (glibc keeps two
+    /// real-time signals for itself and refuses them).
+    pub fn of_valid(signals: &[Signal]) -> io::Result<Self> {
+        let mut set = Self::empty();
+        for signal in signals {
+            // SAFETY: the set is initialised; a refused number is simply not added.
+            unsafe { libc::sigaddset(&mut set.0, signal.number()) };
+        }
+        Ok(set)
+    }
+
+    /// Whether signal `n` is in the set.
+    #[cfg(test)]
+    pub fn contains(&self, n: i32) -> bool {
+        // SAFETY: sigismember only reads the initialised set.
+        unsafe { libc::sigismember(&self.0, n) == 1 }
+    }
+
+    /// Adds these signals to the calling thread's mask.
+    pub fn block(&self) -> io::Result<()> {
+        self.apply(libc::SIG_BLOCK).map(drop)
+    }
+
+    /// Waits for one of these (blocked) signals and takes it; returns its number.
+    pub fn wait(&self) -> i32 {
+        loop {
+            // SAFETY: the set is initialised; a null info pointer is allowed.
+            let n = unsafe { libc::sigwaitinfo(&self.0, std::ptr::null_mut()) };
+            if n > 0 {
+                return n;
+            }
+            // EINTR (a handled signal outside the set): wait again.
+        }
+    }
+
     /// Removes these signals from the calling thread's mask.
     pub fn unblock(&self) -> io::Result<()> {
         self.apply(libc::SIG_UNBLOCK).map(drop)
@@ -154,6 +189,17 @@ impl fmt::Debug for SigSet {
             .map(|n| Signal(n).name())
             .collect();
         write!(f, "SigSet{members:?}")
+    }
+}
+
+/// Blocks every signal in the calling thread: for pgwait's helper threads (name lookups), so a
+/// process-directed signal always reaches the main thread, which handles or waits for it.
+pub fn block_all_here() {
+    // SAFETY: sigfillset initialises the set; pthread_sigmask only changes this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
 
@@ -286,6 +332,17 @@ impl Signals {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Every signal caught so far, in order (for `--supervise`, once they are blocked: these
+    /// arrived before and are forwarded to the child).
+    pub fn drain(&self) -> Vec<Signal> {
+        let mut caught = Vec::new();
+        let mut byte = [0u8; 1];
+        while let Ok(1) = (&self.read).read(&mut byte) {
+            caught.extend(Signal::from_number(i32::from(byte[0])));
+        }
+        caught
     }
 
     /// Hands the watched signals back to the kernel's defaults before exec, and reports one that

@@ -11,18 +11,7 @@ use std::time::Duration;
 use support::*;
 
 fn args(cluster: &Cluster) -> Vec<String> {
-    [
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &cluster.port.to_string(),
-        "-U",
-        TRUST_USER,
-        "-d",
-        "postgres",
-    ]
-    .map(String::from)
-    .to_vec()
+    cluster.tcp_args(TRUST_USER)
 }
 
 fn sql(cluster: &Cluster, statement: &str) {

@@ -434,6 +434,56 @@ fn docker_stop_ends_a_waiting_pgwait_as_pid_1_well_before_the_kill_timeout() {
     eprintln!("docker stop took {took:?}");
 }
 
+/// `--supervise` as the entrypoint: `docker stop` reaches the app through pgwait (PID 1), and the
+/// app's own exit code is the container's, well before Docker's 10 s SIGKILL.
+#[test]
+fn docker_stop_reaches_a_supervised_app_and_its_exit_code_is_the_containers() {
+    let mut scope = Scope::new();
+    let net = scope.network();
+    let db = scope.database(&net);
+    wait_until_ready(&net, &db);
+    let app = scope.run(
+        "supervised",
+        &[
+            "--network",
+            &net,
+            "-e",
+            &format!("PGHOST={db}"),
+            "-e",
+            "PGUSER=postgres",
+            "-e",
+            &format!("PGPASSWORD={PASSWORD}"),
+            "-e",
+            "APP_UNTIL_TERM=1",
+            "-e",
+            "APP_EXIT_CODE=7",
+            "--entrypoint",
+            "/usr/local/bin/pgwait",
+            &images().app,
+            "--supervise",
+            "--",
+            "/app",
+        ],
+    );
+    let up = Instant::now() + Duration::from_secs(60);
+    while !logs(&app).contains("connected to") {
+        assert!(Instant::now() < up, "{}", logs(&app));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let started = Instant::now();
+    docker_ok(&["stop", "-t", "10", &app]);
+    let took = started.elapsed();
+    let code = docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &app]);
+    assert_eq!(code, "7", "{}", logs(&app));
+    assert!(
+        logs(&app).contains("demo app: SIGTERM, exiting"),
+        "{}",
+        logs(&app)
+    );
+    assert!(took < Duration::from_secs(5), "docker stop took {took:?}");
+    eprintln!("docker stop of a supervised app took {took:?}");
+}
+
 #[test]
 fn a_paused_database_is_waited_for_with_backoff_until_it_resumes() {
     let mut scope = Scope::new();

@@ -22,15 +22,8 @@ fn sql(cluster: &Cluster, statement: &str) {
 /// One `--once` check as a role with no special privileges (the app's).
 fn once(cluster: &Cluster, args: &[&str]) -> (Option<i32>, String) {
     let out = pgwait()
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &cluster.port.to_string(),
-            "-U",
-            TRUST_USER,
-        ])
-        .args(["-d", "postgres", "--once"])
+        .args(cluster.tcp_args(TRUST_USER))
+        .arg("--once")
         .args(args)
         .output()
         .unwrap();
@@ -308,16 +301,7 @@ fn a_real_alembic_upgrade_releases_the_app_only_at_the_named_revision() {
         marker.display()
     );
     let mut child = pgwait()
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &cluster.port.to_string(),
-            "-U",
-            TRUST_USER,
-            "-d",
-            "postgres",
-        ])
+        .args(cluster.tcp_args(TRUST_USER))
         .args([
             "--migrations",
             "alembic:b2",

@@ -424,3 +424,27 @@ fn each_dbname_is_a_target_and_flags_fill_in_what_several_leave_out() {
     let c = build_with(&["-d", "host=a port=6000", "-p", "7000"], &[]).unwrap();
     assert_eq!(endpoint(&c), "a:7000");
 }
+
+#[test]
+fn supervise_options_need_supervise() {
+    let c = build_with(
+        &["--supervise", "--signal-group", "--exit-ok", "143,0"],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        c.supervise,
+        Some(supervise::Options {
+            group: true,
+            success_codes: vec![143, 0]
+        })
+    );
+    assert_eq!(build_with(&[], &[]).unwrap().supervise, None);
+    for args in [
+        &["--signal-group"][..],
+        &["--exit-ok", "143"],
+        &["--supervise", "--exit-ok", "256"],
+    ] {
+        assert!(build_with(args, &[]).is_err(), "{args:?}");
+    }
+}

@@ -119,6 +119,21 @@ pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
             program: Some(command.name()),
             ..Record::default()
         },
+        Event::Supervising { command, pid } => Record {
+            level: Some(Level::Debug),
+            event: "supervising",
+            msg: format!("started {} (pid {pid}); supervising it", command.name()),
+            program: Some(command.name()),
+            ..Record::default()
+        },
+        Event::NoSubreaper { error } => Record {
+            level: Some(Level::Warn),
+            event: "no_subreaper",
+            msg: format!(
+                "warning: cannot become a child subreaper ({error}): processes the command orphans will be reaped by the system's init, not by pgwait"
+            ),
+            ..Record::default()
+        },
         Event::ExecFailed(error) => exec_failed(error),
         Event::Usage(error) => failure("usage_error", error.to_string()),
         Event::Config(error) => failure("config_error", error.to_string()),

@@ -359,6 +359,14 @@ impl Cluster {
         panic!("server did not become ready; log:\n{}", self.log());
     }
 
+    /// `-h 127.0.0.1 -p PORT -U USER -d postgres`: pgwait's flags to reach this cluster over TCP.
+    pub fn tcp_args(&self, user: &str) -> Vec<String> {
+        let port = self.port.to_string();
+        ["-h", "127.0.0.1", "-p", &port, "-U", user, "-d", "postgres"]
+            .map(String::from)
+            .to_vec()
+    }
+
     /// Runs one statement with psql as `postgres` over the socket.
     pub fn psql(&self, db: &str, sql: &str) -> Output {
         Command::new(pg().bin.join("psql"))
