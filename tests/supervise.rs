@@ -253,3 +253,26 @@ fn the_child_starts_with_the_signal_state_of_a_direct_launch_and_pgwait_idles() 
     wait_with_deadline(&mut supervised, Duration::from_secs(10));
     direct.wait().unwrap();
 }
+
+#[test]
+fn while_still_waiting_sigterm_ends_pgwait_and_the_command_never_starts() {
+    let marker = scratch_dir("never-started").join("started");
+    let mut child = pgwait()
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+            "--supervise",
+            "--",
+        ])
+        .args(["sh", "-c", &format!("touch {}", marker.display())])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe_kill(child.id(), "TERM");
+    let status = wait_with_deadline(&mut child, Duration::from_secs(5));
+    assert_eq!(status.code(), Some(143));
+    assert!(!marker.exists(), "the command started");
+}
