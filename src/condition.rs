@@ -155,8 +155,13 @@ pub fn extension(text: &str) -> Result<Condition, NameError> {
     Ok(Condition::Extension(parts.remove(0)))
 }
 
+/// `text` as a quoted identifier, `"a""b"`: exact, whatever it holds.
+pub fn quote_ident(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
 /// A string literal that means `text` whatever `standard_conforming_strings` is.
-fn literal(text: &str) -> String {
+pub fn literal(text: &str) -> String {
     format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 

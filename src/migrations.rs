@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::condition::{literal, quote_ident};
+
 /// How a tool names a migration: a number compared numerically, or a name that must be recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Versioning {
@@ -184,11 +186,6 @@ fn detector(tool: &str) -> Option<&'static Detector> {
     DETECTORS.iter().find(|d| d.tool == tool)
 }
 
-/// A string literal meaning `text` whatever `standard_conforming_strings` is.
-fn literal(text: &str) -> String {
-    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
-}
-
 /// Parses `TOOL` or `TOOL:VERSION`; `table` is `--migrations-table` (already a parsed name).
 pub fn parse(spec: &str, table: Option<&[String]>) -> Result<Migrations, SpecError> {
     let (tool, version) = match spec.split_once(':') {
@@ -201,10 +198,7 @@ pub fn parse(spec: &str, table: Option<&[String]>) -> Result<Migrations, SpecErr
         Some(parts) => parts.to_vec(),
         None => vec![detector.table.to_string()],
     };
-    let quoted: Vec<String> = parts
-        .iter()
-        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
-        .collect();
+    let quoted: Vec<String> = parts.iter().map(|p| quote_ident(p)).collect();
     Ok(Migrations {
         tool: detector.tool,
         table: quoted.join("."),

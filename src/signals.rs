@@ -126,13 +126,13 @@ impl SigSet {
 
     /// The set holding those of `signals` the C library lets programs use (glibc keeps two
     /// real-time signals for itself and refuses them).
-    pub fn of_valid(signals: &[Signal]) -> io::Result<Self> {
+    pub fn of_valid(signals: &[Signal]) -> Self {
         let mut set = Self::empty();
         for signal in signals {
             // SAFETY: the set is initialised; a refused number is simply not added.
             unsafe { libc::sigaddset(&mut set.0, signal.number()) };
         }
-        Ok(set)
+        set
     }
 
     /// Whether signal `n` is in the set.

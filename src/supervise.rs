@@ -59,7 +59,7 @@ pub enum Notice {
 }
 
 /// The set of signals the loop waits for: everything catchable except [`NOT_FORWARDED`].
-fn waited() -> io::Result<SigSet> {
+fn waited() -> SigSet {
     let numbers: Vec<Signal> = (1..=libc::SIGRTMAX())
         .filter(|n| !NOT_FORWARDED.contains(n))
         .filter_map(Signal::from_number)
@@ -79,10 +79,7 @@ pub fn supervise(
         Ok(prepared) => prepared,
         Err(error) => return Ended::SpawnFailed(error),
     };
-    let waited = match waited() {
-        Ok(set) => set,
-        Err(e) => return Ended::Internal("cannot build the signal set", e),
-    };
+    let waited = waited();
     // Blocked before the fork: a signal from now on is queued, then forwarded, never lost.
     if let Err(e) = waited.block() {
         return Ended::Internal("cannot block signals", e);
@@ -266,7 +263,7 @@ mod tests {
 
     #[test]
     fn faults_and_job_control_are_never_forwarded() {
-        let set = waited().unwrap();
+        let set = waited();
         for n in NOT_FORWARDED {
             assert!(!set.contains(n), "{n}");
         }

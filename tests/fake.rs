@@ -9,22 +9,13 @@ use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use support::peer::{error_response, fake_server, read_startup};
+use support::peer::{client_args, error_response, fake_server, read_startup};
 use support::pgwait;
 
 fn run(port: u16, extra: &[&str]) -> (Option<i32>, String, Duration) {
     let started = Instant::now();
     let out = pgwait()
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-U",
-            "app",
-            "-d",
-            "app",
-        ])
+        .args(client_args(port))
         .args(extra)
         .output()
         .unwrap();

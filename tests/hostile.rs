@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::peer::{fake_server, message, read_startup, trust_login};
+use support::peer::{client_args, fake_server, message, read_startup, trust_login};
 use support::release;
 use support::*;
 
@@ -26,21 +26,6 @@ fn run_timed(cmd: &mut Command) -> (ExitStatus, String, Duration) {
     let elapsed = started.elapsed();
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status, log, elapsed)
-}
-
-fn fake_args(port: u16) -> Vec<String> {
-    [
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-U",
-        "app",
-        "-d",
-        "app",
-    ]
-    .map(String::from)
-    .to_vec()
 }
 
 /// Writes `chunk` over and over until the client goes away.
@@ -159,7 +144,7 @@ fn flooding_peers_cost_bounded_memory_and_end_as_not_postgresql() {
         let (status, log, rss) = peak_rss_at_first_line(
             Command::new(&shipped)
                 .env_clear()
-                .args(fake_args(port))
+                .args(client_args(port))
                 .args(["-t", "20s", "--connect-timeout", "10s"]),
         );
         report.push(format!("{name}: peak RSS {rss} KiB"));
@@ -279,7 +264,7 @@ fn oauth_only(mut stream: TcpStream) {
 fn an_unknown_sasl_mechanism_is_named() {
     let (port, _) = fake_server(oauth_only);
     let out = pgwait()
-        .args(fake_args(port))
+        .args(client_args(port))
         .args(["-t", "5s"])
         .env("PGPASSWORD", "pw")
         .output()
@@ -303,7 +288,7 @@ fn truncated_row_description(mut stream: TcpStream) {
 #[test]
 fn a_malformed_message_on_an_open_connection_is_not_postgresql_not_a_drop() {
     let (port, connections) = fake_server(truncated_row_description);
-    let (status, log, elapsed) = run_timed(pgwait().args(fake_args(port)).args(["-t", "20s"]));
+    let (status, log, elapsed) = run_timed(pgwait().args(client_args(port)).args(["-t", "20s"]));
     assert_eq!(status.code(), Some(3), "{log}");
     assert!(log.contains("not a PostgreSQL server"), "{log}");
     assert_eq!(connections.load(Ordering::SeqCst), 1, "{log}");

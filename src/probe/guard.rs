@@ -75,9 +75,14 @@ pub struct Seen {
 /// Shared with the probe, which reads it after a failed attempt.
 pub type Observed = Arc<Mutex<Seen>>;
 
-/// The observations so far (a poisoned lock only means another attempt panicked).
+/// The observations so far.
 pub fn seen(observed: &Observed) -> Seen {
-    observed.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    lock(observed).clone()
+}
+
+/// A poisoned lock only means another attempt panicked; the data is still plain.
+fn lock(observed: &Observed) -> std::sync::MutexGuard<'_, Seen> {
+    observed.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Bytes of an Authentication message kept for [`AuthRequest`]; a real one is under 100.
@@ -204,9 +209,7 @@ impl<S> ReplyGuard<S> {
                 .collect(),
             _ => Vec::new(),
         };
-        // A poisoned lock only means another attempt panicked; the data is still plain.
-        let mut seen = self.observed.lock().unwrap_or_else(|e| e.into_inner());
-        seen.auth = Some(AuthRequest { code, mechanisms });
+        lock(&self.observed).auth = Some(AuthRequest { code, mechanisms });
     }
 }
 
@@ -229,7 +232,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReplyGuard<S> {
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
         if buf.filled().len() == before && buf.remaining() > 0 {
-            self.observed.lock().unwrap_or_else(|e| e.into_inner()).eof = true;
+            lock(&self.observed).eof = true;
         }
         let tracked = self.track(&buf.filled()[before..]);
         if let Err(bound) = tracked {

@@ -34,11 +34,8 @@ extern "C" fn capture() {
             if libc::sigismember(&mask, n) == 1 {
                 blocked |= bit(n);
             }
-            let mut action: libc::sigaction = std::mem::zeroed();
-            // Numbers the C library reserves for itself fail here: they are neither.
-            if libc::sigaction(n, std::ptr::null(), &mut action) == 0
-                && action.sa_sigaction == libc::SIG_IGN
-            {
+            // Numbers the C library reserves for itself are neither.
+            if super::is_ignored(n) == Some(true) {
                 ignored |= bit(n);
             }
         }

@@ -28,6 +28,14 @@ where
 /// SSLRequest and GSSENCRequest codes: a server without TLS answers them 'N'.
 const ENCRYPTION_REQUESTS: [[u8; 4]; 2] = [[0x04, 0xd2, 0x16, 0x2f], [0x04, 0xd2, 0x16, 0x30]];
 
+/// pgwait's flags to reach a fake peer on `port` (user and database `app`).
+pub fn client_args(port: u16) -> Vec<String> {
+    let port = port.to_string();
+    ["-h", "127.0.0.1", "-p", &port, "-U", "app", "-d", "app"]
+        .map(String::from)
+        .to_vec()
+}
+
 /// Reads the startup packet, answering 'N' to an SSLRequest first as a server without TLS
 /// does; false if the client went away first.
 pub fn read_startup(stream: &mut TcpStream) -> bool {
