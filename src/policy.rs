@@ -3,9 +3,21 @@
 //! one, a permanent one that `--retry-on` asked to retry, or `--once`). The loop, the probe and the
 //! reporter read that [`Decision`]; none re-derives it. The treatments are data ([`TREATMENTS`]).
 //!
-//! Delays grow exponentially per class (via `backon`) with jitter in `[d, 2d)` so that many
-//! waiters started together do not hit the server in lock-step. The schedule restarts whenever
-//! the class changes: a server that goes from "refused" to "starting up" has made progress.
+//! Schedules are written for a herd as much as for one waiter (README "Failure classes"; the
+//! trade-offs are measured by bench/run.py and simulated by bench/herd.rs, which compiles this
+//! very file). A mean delay is the largest of these, then jittered:
+//! - an exponential **ramp** (`backon`, without its jitter) for the first seconds in a class: a
+//!   normal start-up takes a second or two, and that is where fast attempts pay;
+//! - after the class's `patience`, a **share of the time already waited** in it, so a long outage
+//!   costs few attempts while the extra delay stays a small, fixed fraction of the wait;
+//! - the **stretch** floor ([`Stretch`]): answers slower than this server's fastest mean a queue,
+//!   and a herd that makes one backs off until it no longer does.
+//!
+//! A wait that *begins* in a server-paid class skips the millisecond ramp (its first retry is
+//! spread over `[0, 2 × max)`): arriving at a server that is already not ready is what a deploy or
+//! a failover does to many waiters at once. The policy reads no clock: the caller says when each
+//! attempt ended and how long the server took to answer. The schedule restarts whenever the class
+//! changes: a server that goes from "refused" to "starting up" has made progress.
 
 use std::time::Duration;
 
@@ -13,12 +25,72 @@ use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
 use crate::classify::{Class, ClassSet};
 
-/// An exponential schedule: `first`, then ×`factor` per retry, capped at `max` (before jitter).
+/// How the mean delay `d` is spread, so that waiters started together drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jitter {
+    /// Uniform in `[d/2, 3d/2)`: for classes where only the waiter pays for an attempt (the
+    /// kernel answers a refused port); the narrow spread keeps one waiter's detection delay low.
+    Around,
+    /// Uniform in `[0, 2d)` ("full jitter"): for classes where the server pays for each attempt;
+    /// a herd's attempts spread evenly instead of arriving in waves.
+    Full,
+}
+
+/// A retry schedule (all delays are means, before [`Jitter`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Schedule {
+    /// The first retry's mean delay.
     pub first: Duration,
+    /// Growth per retry during the ramp.
     pub factor: f32,
+    /// The ramp's cap.
     pub max: Duration,
+    /// How long the ramp alone decides; after it the delay follows the time waited.
+    pub patience: Duration,
+    /// After `patience`, the delay is at least this share of the time spent in the class.
+    pub share: f64,
+    /// No mean delay is longer, however long the wait or slow the server.
+    pub ceiling: Duration,
+    /// How slow answers back the waiter off (see [`Stretch`]).
+    pub stretch: Stretch,
+    pub jitter: Jitter,
+    /// When the wait *begins* in this class (the waiter arrived at a server already in this
+    /// state — after a deploy or a failover, most likely one of many), skip the fast ramp: the
+    /// first retry is spread uniformly over `[0, 2 × max)` and later ones start at `max`. A
+    /// waiter that saw the server change into this class (refused → starting up) ramps as usual.
+    pub spread_arrivals: bool,
+}
+
+/// A server that answers slowly is busy. Every answer that takes longer than the fastest one
+/// seen in the run (this server's idle answer time over this network) by more than
+/// [`Stretch::QUIET`] adds `per` × the excess to the run's delay floor, up to the schedule's
+/// ceiling. A herd queued behind its own attempts sees slow answers in proportion to its size,
+/// again and again while the server stays saturated, so it backs off until the server is not;
+/// one waiter on an idle server never does, and a lone slow answer (a checkpoint, a busy core)
+/// costs little. The floor never falls until the class changes, so a herd does not come back at
+/// full speed the moment the queue it made has drained.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stretch {
+    pub per: f64,
+}
+
+impl Stretch {
+    /// No stretch: the answer's duration is not the server's (refused, timeouts, lookups).
+    pub const NONE: Self = Self { per: 0.0 };
+    /// Queueing below this is noise. Measured on the bench machine (2 cores, PostgreSQL 15,
+    /// loopback): one waiter's answers 0.6–1.0 ms; 200 waiters polling a 57P03 server, 1.5 ms
+    /// median and 3–6 ms at the 90th–99th percentile once their start-up burst has passed.
+    pub const QUIET: Duration = ms(10);
+    /// How far a server that stays saturated can push its waiters back: past a class's own
+    /// ceiling, since a herd of thousands needs several seconds between each waiter's attempts
+    /// before a server can turn them all away and still work (bench/herd.rs).
+    pub const CEILING: Duration = ms(30_000);
+
+    /// The run's new floor after an answer that took `slower` longer than the fastest answer
+    /// seen in the run, from the floor `was`.
+    pub fn raise(self, was: Duration, slower: Duration) -> Duration {
+        was + slower.saturating_sub(Self::QUIET).mul_f64(self.per)
+    }
 }
 
 /// How a failure class is treated.
@@ -36,39 +108,63 @@ const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-const fn every(first: u64, factor: f32, max: u64) -> Schedule {
+/// A table row: the ramp (`first` ms ×`factor` up to `max` ms), then after `patience` ms at least
+/// `share` of the time waited, never above `ceiling` ms; jitter; no stretch (see [`Schedule::stretched`]).
+const fn s(
+    first: u64,
+    factor: f32,
+    max: u64,
+    patience: u64,
+    share: f64,
+    ceiling: u64,
+    jitter: Jitter,
+) -> Schedule {
     Schedule {
         first: ms(first),
         factor,
         max: ms(max),
+        patience: ms(patience),
+        share,
+        ceiling: ms(ceiling),
+        stretch: Stretch::NONE,
+        jitter,
+        spread_arrivals: false,
     }
 }
 
-/// Each class's treatment (see README "Failure classes" and bench/ for the measured trade-offs).
-/// Refused is cheap for everyone (the kernel answers), so it is polled fast. A server that answers
-/// "not ready" writes a log line per attempt: the ramp is fast so the short 57P03 window of a
-/// normal start-up costs little latency, then settles at 250 ms (+jitter) so a long recovery or
-/// promotion wait logs under 40 lines per 10 s. After a dropped SYN the attempt itself already
-/// waited its connect limit, so the pause after it is short.
+use Jitter::{Around, Full};
+
+/// Each class's treatment (README "Failure classes" shows this table; bench/ measures it).
+/// - Refused costs the server nothing (the kernel answers) but a herd's SYNs add up: polled fast
+///   for the first 2 s (a normal start), then at 5 % of the outage so far.
+/// - Not ready (57P03) costs the server a fork and a log line per attempt: a fast ramp after the
+///   port opened (a start-up ending), 250 ms otherwise — one waiter sees a promotion at ~1.5 s
+///   within ~150 ms — and after 5 s, 5 % of the wait; the stretch backs a herd off when the server
+///   queues. Nothing a waiter can observe tells one of 200 from one alone while the server keeps
+///   up (README "Performance"), so the steady interval is set for the one.
+/// - Overloaded (53300) is the server saying it is full: it starts near 1 s.
+/// - After a timeout the attempt itself already waited its connect limit: short pauses, no
+///   stretch (the duration is pgwait's own limit, not the server's answer).
 #[rustfmt::skip]
 pub const TREATMENTS: &[(Class, Treatment)] = &[
-    (Class::Refused,      Treatment::Retry(every(2, 1.5, 10))),
-    (Class::NotReady,     Treatment::Retry(every(2, 1.5, 250))),
-    (Class::WrongKind,    Treatment::Retry(every(2, 1.5, 250))),
+    //                                        first factor   max patience share ceiling jitter
+    (Class::Refused,        Treatment::Retry(s(    2, 1.5,    20,  2_000, 0.05,  5_000, Around))),
+    (Class::NotReady,       Treatment::Retry(s(    5, 2.0,   250,  5_000, 0.05,  5_000, Around).stretched(20.0).spread_arrivals())),
+    (Class::WrongKind,      Treatment::Retry(s(    5, 2.0,   250,  5_000, 0.05,  5_000, Around).stretched(20.0).spread_arrivals())),
     // Schema changes come from migrations that take seconds: no point polling in milliseconds.
-    (Class::SchemaNotReady, Treatment::Retry(every(100, 1.5, 2000))),
-    (Class::NotMet,       Treatment::Retry(every(100, 1.5, 2000))),
-    (Class::Privileges,   Treatment::RetryIfAsked(every(500, 2.0, 5000))),
-    (Class::Overloaded,   Treatment::Retry(every(50, 2.0, 1000))),
-    (Class::Dropped,      Treatment::Retry(every(50, 2.0, 1000))),
-    (Class::Unresolvable, Treatment::Retry(every(100, 2.0, 2000))),
-    (Class::Timeout,      Treatment::Retry(every(50, 1.5, 1000))),
-    (Class::Unreachable,  Treatment::Retry(every(100, 2.0, 3000))),
-    (Class::Auth,         Treatment::RetryIfAsked(every(500, 2.0, 5000))),
-    (Class::NoDatabase,   Treatment::RetryIfAsked(every(500, 2.0, 5000))),
-    (Class::NotPostgres,  Treatment::Stop),
-    (Class::Tls,          Treatment::Stop),
-    (Class::ServerError,  Treatment::Stop),
+    (Class::SchemaNotReady, Treatment::Retry(s(  100, 1.5, 1_000, 10_000, 0.05,  5_000, Full).stretched(4.0))),
+    (Class::NotMet,         Treatment::Retry(s(  100, 1.5, 1_000, 10_000, 0.05,  5_000, Full).stretched(4.0))),
+    (Class::Privileges,     Treatment::RetryIfAsked(s(500, 2.0, 5_000, 30_000, 0.05, 10_000, Full).stretched(4.0))),
+    (Class::Overloaded,     Treatment::Retry(s(1_000, 1.5, 1_500, 10_000, 0.10, 10_000, Around).stretched(20.0))),
+    (Class::Dropped,        Treatment::Retry(s(   50, 2.0, 1_000,  5_000, 0.05,  5_000, Full))),
+    (Class::Unresolvable,   Treatment::Retry(s(  100, 2.0, 2_000, 10_000, 0.05,  5_000, Around))),
+    (Class::Timeout,        Treatment::Retry(s(   50, 1.5, 1_000, 10_000, 0.05,  5_000, Full))),
+    (Class::Unreachable,    Treatment::Retry(s(  100, 2.0, 3_000, 10_000, 0.05,  5_000, Around))),
+    (Class::Auth,           Treatment::RetryIfAsked(s(500, 2.0, 5_000, 30_000, 0.05, 10_000, Full).stretched(4.0))),
+    (Class::NoDatabase,     Treatment::RetryIfAsked(s(500, 2.0, 5_000, 30_000, 0.05, 10_000, Full).stretched(4.0))),
+    (Class::NotPostgres,    Treatment::Stop),
+    (Class::Tls,            Treatment::Stop),
+    (Class::ServerError,    Treatment::Stop),
 ];
 
 /// The names `--retry-on` accepts, for the classes that may be retried when asked.
@@ -89,6 +185,43 @@ pub fn treatment(class: Class) -> Treatment {
         .iter()
         .find(|(c, _)| *c == class)
         .map_or(Treatment::Stop, |(_, t)| *t)
+}
+
+impl Schedule {
+    /// This schedule, with arrivals spread (see [`Schedule::spread_arrivals`]).
+    const fn spread_arrivals(self) -> Self {
+        Self {
+            spread_arrivals: true,
+            ..self
+        }
+    }
+
+    /// This schedule, stretched by `per` ms per ms of slow answer (see [`Stretch`]).
+    const fn stretched(self, per: f64) -> Self {
+        Self {
+            stretch: Stretch { per },
+            ..self
+        }
+    }
+
+    /// The mean delay when the ramp is at `ramp`, `waited` into the class, with the run's
+    /// stretch floor at `floor`. Pure: the table-driven tests and README's figures follow from it.
+    pub fn mean_delay(&self, ramp: Duration, waited: Duration, floor: Duration) -> Duration {
+        let mut delay = ramp;
+        if waited >= self.patience {
+            delay = delay.max(waited.mul_f64(self.share));
+        }
+        delay.min(self.ceiling).max(floor.min(Stretch::CEILING))
+    }
+
+    /// Spreads `mean` by the schedule's jitter; `unit` is uniform in [0, 1).
+    pub fn spread(&self, mean: Duration, unit: f64) -> Duration {
+        let (low, width) = match self.jitter {
+            Jitter::Around => (0.5, 1.0),
+            Jitter::Full => (0.0, 2.0),
+        };
+        mean.mul_f64(low + width * unit)
+    }
 }
 
 /// Which normally permanent classes the user wants retried (`--retry-on`).
@@ -132,13 +265,30 @@ pub enum Decision {
     GiveUp,
 }
 
-/// Retry state across attempts.
+/// The run of consecutive failures of one class.
+#[derive(Debug)]
+struct Run {
+    class: Class,
+    /// When its first attempt ended (on the caller's clock).
+    since: Duration,
+    ramp: ExponentialBackoff,
+    /// The stretch floor: the slowest answer so far asked for at least this delay.
+    floor: Duration,
+    /// The fastest answer so far: this server's idle answer time over this network.
+    fastest: Option<Duration>,
+    /// The wait began in this run and the schedule spreads arrivals; retries so far.
+    arrived: bool,
+    retries: u32,
+}
+
+/// Retry state across attempts. It reads no clock: the caller says when each attempt ended and
+/// how long it took, so the herd simulator (bench/herd.rs) can drive it on simulated time.
 #[derive(Debug)]
 pub struct Policy {
     retry_on: RetryOn,
     once: bool,
-    seed: Option<u64>,
-    current: Option<(Class, ExponentialBackoff)>,
+    rng: fastrand::Rng,
+    current: Option<Run>,
     consecutive_timeouts: u32,
 }
 
@@ -148,7 +298,7 @@ impl Policy {
         Self {
             retry_on,
             once,
-            seed,
+            rng: seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
             current: None,
             consecutive_timeouts: 0,
         }
@@ -174,8 +324,10 @@ impl Policy {
             .fold(ClassSet::EMPTY, ClassSet::with)
     }
 
-    /// Decides what follows a failure of `class`.
-    pub fn next(&mut self, class: Class) -> Decision {
+    /// Decides what follows an attempt that failed with `class` and ended at `now` (any clock
+    /// that starts with the wait). `answer` is how long the server took to answer, when it did
+    /// (the attempt's time after the connection was made, less the connect's round trip).
+    pub fn next(&mut self, class: Class, answer: Option<Duration>, now: Duration) -> Decision {
         self.consecutive_timeouts = if class == Class::Timeout {
             self.consecutive_timeouts + 1
         } else {
@@ -187,12 +339,38 @@ impl Policy {
         if self.once {
             return Decision::GiveUp;
         }
-        let backoff = match &mut self.current {
-            Some((current, backoff)) if *current == class => backoff,
-            slot => &mut slot.insert((class, backoff(schedule, self.seed))).1,
+        let arrived = self.current.is_none() && schedule.spread_arrivals;
+        let run = match &mut self.current {
+            Some(run) if run.class == class => run,
+            slot => slot.insert(Run {
+                class,
+                since: now,
+                ramp: ramp(schedule),
+                floor: Duration::ZERO,
+                fastest: None,
+                arrived,
+                retries: 0,
+            }),
         };
+        run.retries += 1;
+        if let Some(answer) = answer {
+            let fastest = run.fastest.map_or(answer, |f| f.min(answer));
+            run.fastest = Some(fastest);
+            run.floor = schedule
+                .stretch
+                .raise(run.floor, answer.saturating_sub(fastest));
+        }
         // The builder is unbounded (no max_times, no total delay), so it never runs dry.
-        let after = backoff.next().unwrap_or(schedule.max);
+        let mut step = run.ramp.next().unwrap_or(schedule.max);
+        if run.arrived {
+            step = step.max(schedule.max);
+        }
+        let mean = schedule.mean_delay(step, now.saturating_sub(run.since), run.floor);
+        let after = if run.arrived && run.retries == 1 {
+            mean.mul_f64(2.0 * self.rng.f64())
+        } else {
+            schedule.spread(mean, self.rng.f64())
+        };
         Decision::Retry { after, asked }
     }
 
@@ -203,34 +381,71 @@ impl Policy {
     }
 }
 
-fn backoff(s: Schedule, seed: Option<u64>) -> ExponentialBackoff {
-    let builder = ExponentialBuilder::new()
+/// The ramp: `first`, ×`factor` per retry, capped at `max`; jitter is applied on top.
+fn ramp(s: Schedule) -> ExponentialBackoff {
+    ExponentialBuilder::new()
         .with_min_delay(s.first)
         .with_max_delay(s.max)
         .with_factor(s.factor)
         .without_max_times()
-        .with_jitter();
-    match seed {
-        Some(seed) => builder.with_jitter_seed(seed).build(),
-        None => builder.build(),
-    }
+        .build()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn delays(policy: &mut Policy, class: Class, n: usize) -> Vec<Duration> {
-        (0..n)
-            .map(|_| match policy.next(class) {
-                Decision::Retry { after, .. } => after,
-                other => panic!("{class:?}: {other:?}"),
-            })
-            .collect()
+    const SLACK: Duration = Duration::from_micros(1);
+
+    fn secs(x: f64) -> Duration {
+        Duration::from_secs_f64(x)
+    }
+
+    fn schedule_of(class: Class) -> Schedule {
+        match treatment(class) {
+            Treatment::Retry(s) | Treatment::RetryIfAsked(s) => s,
+            Treatment::Stop => panic!("{class:?} is not retried"),
+        }
     }
 
     fn retry_on(list: &str) -> RetryOn {
         RetryOn::parse(list).unwrap()
+    }
+
+    /// Attempt start times of one waiter failing with `class` for `span`, each attempt taking
+    /// `took` (the server's answer time too, where a server answers), on simulated time: the
+    /// policy reads no clock.
+    fn attempts(class: Class, took: Duration, span: Duration, seed: u64) -> Vec<Duration> {
+        answered(class, &|_| took, span, seed)
+    }
+
+    /// As [`attempts`], with the answer time of attempt `n` given by `took(n)`.
+    fn answered(
+        class: Class,
+        took: &dyn Fn(usize) -> Duration,
+        span: Duration,
+        seed: u64,
+    ) -> Vec<Duration> {
+        let mut policy = Policy::new(retry_on("auth,nodb,privileges"), false, Some(seed));
+        let server = !matches!(class, Class::Refused | Class::Timeout | Class::Unresolvable);
+        let (mut now, mut starts) = (Duration::ZERO, vec![]);
+        while now < span {
+            let took = took(starts.len());
+            starts.push(now);
+            now += took;
+            match policy.next(class, server.then_some(took), now) {
+                Decision::Retry { after, .. } => now += after,
+                other => panic!("{class:?}: {other:?}"),
+            }
+        }
+        starts
+    }
+
+    fn between(starts: &[Duration], from: f64, to: f64) -> usize {
+        starts
+            .iter()
+            .filter(|t| **t >= secs(from) && **t < secs(to))
+            .count()
     }
 
     #[test]
@@ -242,60 +457,169 @@ mod tests {
     }
 
     #[test]
-    fn delays_stay_within_jitter_bounds_and_grow_to_the_cap() {
+    fn every_schedule_is_coherent() {
         for (class, treatment) in TREATMENTS {
-            let Treatment::Retry(s) = treatment else {
+            let (Treatment::Retry(s) | Treatment::RetryIfAsked(s)) = treatment else {
                 continue;
             };
-            let mut policy = Policy::new(RetryOn::default(), false, Some(7));
-            let got = delays(&mut policy, *class, 40);
-            let mut base = s.first;
-            // backon computes in f32: allow a microsecond of rounding either way.
-            let slack = Duration::from_micros(1);
-            for d in &got {
-                let (low, high) = (base.saturating_sub(slack), base * 2 + slack);
+            assert!(s.first <= s.max && s.max <= s.ceiling, "{class:?}");
+            assert!(s.factor > 1.0, "{class:?}");
+            assert!(
+                s.share > 0.0 && s.share <= 0.2,
+                "{class:?}: share {}",
+                s.share
+            );
+            assert!((0.0..=100.0).contains(&s.stretch.per), "{class:?}");
+        }
+    }
+
+    #[test]
+    fn the_mean_delay_is_the_largest_of_ramp_floor_and_share_under_their_ceilings() {
+        let s = s(2, 2.0, 200, 2_000, 0.10, 5_000, Full);
+        #[rustfmt::skip]
+        let table = [
+            // ramp, waited, floor → mean       why
+            (2,      0,       0,     2),     // the ramp alone
+            (200,    1_999,   0,     200),   // still inside patience
+            (200,    2_000,   0,     200),   // 10 % of 2 s is the ramp's cap
+            (200,    8_000,   0,     800),   // 10 % of the time waited
+            (200,    8_000,   1_000, 1_000), // a stretched floor
+            (2,      0,       300,   300),   // the floor applies from the first retry
+            (200,    600_000, 0,     5_000), // the ceiling
+            (200,    0,       9_000, 9_000), // a stretched floor passes the class's ceiling...
+            (200,    0,       60_000, 30_000), // ...up to the stretch's own
+        ];
+        for (ramp, waited, floor, mean) in table {
+            let got = s.mean_delay(ms(ramp), ms(waited), ms(floor));
+            assert!(
+                got.abs_diff(ms(mean)) <= SLACK,
+                "ramp {ramp} waited {waited} floor {floor}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn slow_answers_raise_the_floor_in_proportion() {
+        let stretch = Stretch { per: 20.0 };
+        #[rustfmt::skip]
+        let table = [
+            // floor was, answer slower than the fastest by → floor    why
+            (0,          0,                                 0),     // as fast as ever
+            (0,          10,                                0),     // within QUIET
+            (0,          15,                                100),   // 5 ms of queueing × 20
+            (100,        15,                                200),   // it adds up
+            (300,        2,                                 300),   // a quiet answer keeps it
+        ];
+        for (was, slower, floor) in table {
+            let got = stretch.raise(ms(was), ms(slower));
+            assert!(got.abs_diff(ms(floor)) <= SLACK, "{was} {slower}: {got:?}");
+        }
+        assert_eq!(Stretch::NONE.raise(ms(0), ms(500)), ms(0));
+    }
+
+    #[test]
+    fn jitter_spreads_around_the_mean_or_fully() {
+        let around = s(1, 2.0, 1, 1, 0.1, 1, Around);
+        let full = Schedule {
+            jitter: Full,
+            ..around
+        };
+        let mean = ms(100);
+        #[rustfmt::skip]
+        let table = [
+            (around, 0.0, 50), (around, 0.5, 100), (around, 0.99, 149),
+            (full,   0.0, 0),  (full,   0.5, 100), (full,   0.99, 198),
+        ];
+        for (schedule, unit, expected) in table {
+            let got = schedule.spread(mean, unit);
+            assert!(
+                got.abs_diff(ms(expected)) <= SLACK,
+                "{:?} {unit}: {got:?}",
+                schedule.jitter
+            );
+        }
+    }
+
+    #[test]
+    fn one_waiter_polls_fast_early_and_gently_late() {
+        // (class, took, span s, window from..to s, at least, at most attempts in it)
+        let table = [
+            // A refused port: fast while a normal start-up could end it...
+            (Class::Refused, 0.0002, 60.0, (0.0, 2.0), 80, 400),
+            // ...≤ 5 attempts/s after a minute (the target: 1 s of SYNs, not 60).
+            (Class::Refused, 0.0002, 60.0, (50.0, 60.0), 1, 50),
+            // 57P03: ~4/s around 1.5 s so a promotion there is seen within ~150 ms...
+            (Class::NotReady, 0.003, 10.0, (1.0, 2.0), 3, 8),
+            // ...and ≤ 40 attempts in 10 s.
+            (Class::NotReady, 0.003, 10.0, (0.0, 10.0), 10, 40),
+            // 53300: the server is full; about one attempt a second from the start.
+            (Class::Overloaded, 0.003, 10.0, (0.0, 10.0), 5, 14),
+            // A server as slow to say 57P03 from the start is just far away: no stretch.
+            (Class::NotReady, 0.050, 10.0, (0.0, 10.0), 10, 40),
+        ];
+        for (class, took, span, (from, to), low, high) in table {
+            for seed in 0..20 {
+                let starts = attempts(class, secs(took), secs(span), seed);
+                let n = between(&starts, from, to);
                 assert!(
-                    *d >= low && *d < high,
-                    "{class:?}: {d:?} outside [{low:?}, {high:?})"
+                    (low..=high).contains(&n),
+                    "{class:?} took {took}: {n} attempts in {from}..{to} s (seed {seed})"
                 );
-                base = base.mul_f32(s.factor).min(s.max);
             }
-            assert!(got[39] >= s.max, "{class:?} never reached its cap");
+        }
+    }
+
+    #[test]
+    fn a_server_that_slows_down_backs_the_waiter_off() {
+        // Fast answers (1 ms) for the first attempts, then 40 ms ones: a queue has built up.
+        let slowing = |n: usize| if n < 5 { ms(1) } else { ms(40) };
+        for seed in 0..20 {
+            let calm = attempts(Class::NotReady, ms(1), secs(5.0), seed);
+            let busy = answered(Class::NotReady, &slowing, secs(5.0), seed);
+            let (calm, busy) = (between(&calm, 1.0, 5.0), between(&busy, 1.0, 5.0));
+            assert!(busy * 2 < calm, "seed {seed}: {busy} vs {calm} attempts");
+        }
+    }
+
+    #[test]
+    fn arriving_at_a_not_ready_server_spreads_the_first_retry() {
+        let s = schedule_of(Class::NotReady);
+        let mut firsts = vec![];
+        for seed in 0..200 {
+            let starts = attempts(Class::NotReady, ms(1), secs(1.0), seed);
+            firsts.push(starts[1] - ms(1));
+        }
+        // Uniform over [0, 2 × max): some early, some late, none beyond.
+        assert!(firsts.iter().all(|d| *d < s.max * 2));
+        assert!(firsts.iter().any(|d| *d < s.max / 4));
+        assert!(firsts.iter().any(|d| *d > s.max * 3 / 2));
+        // Seeing the server come up (refused, then 57P03) ramps from milliseconds instead.
+        let mut policy = Policy::new(RetryOn::default(), false, Some(1));
+        policy.next(Class::Refused, None, ms(1));
+        match policy.next(Class::NotReady, Some(ms(1)), ms(5)) {
+            Decision::Retry { after, .. } => assert!(after < s.first * 2, "{after:?}"),
+            other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn jitter_differs_between_seeds() {
-        let a = delays(
-            &mut Policy::new(RetryOn::default(), false, Some(1)),
-            Class::NotReady,
-            10,
-        );
-        let b = delays(
-            &mut Policy::new(RetryOn::default(), false, Some(2)),
-            Class::NotReady,
-            10,
-        );
+        let a = attempts(Class::NotReady, ms(3), secs(2.0), 1);
+        let b = attempts(Class::NotReady, ms(3), secs(2.0), 2);
         assert_ne!(a, b);
-    }
-
-    #[test]
-    fn refused_is_polled_faster_than_not_ready_and_timeouts() {
-        let schedule = |c| match treatment(c) {
-            Treatment::Retry(s) => s,
-            other => panic!("{c:?}: {other:?}"),
-        };
-        assert!(schedule(Class::Refused).max < schedule(Class::NotReady).max);
-        assert!(schedule(Class::NotReady).first < schedule(Class::Timeout).first);
-        assert!(schedule(Class::Refused).max <= ms(10));
     }
 
     #[test]
     fn schedule_restarts_when_the_class_changes() {
         let mut policy = Policy::new(RetryOn::default(), false, Some(3));
-        delays(&mut policy, Class::Timeout, 10);
-        let after = delays(&mut policy, Class::NotReady, 1)[0];
-        assert!(after < ms(20), "{after:?}");
+        for i in 1..=100 {
+            policy.next(Class::Timeout, None, secs(0.3 * f64::from(i)));
+        }
+        // 30 s of timeouts are behind; a first 57P03 is retried on the fresh ramp.
+        match policy.next(Class::NotReady, Some(ms(3)), secs(30.1)) {
+            Decision::Retry { after, .. } => assert!(after < ms(10), "{after:?}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     /// A decision without its delay (jitter), for tables.
@@ -327,7 +651,7 @@ mod tests {
             ("auth", true, Class::Auth, "give up"),
         ];
         for (list, once, class, expected) in table {
-            let decision = Policy::new(retry_on(list), once, Some(1)).next(class);
+            let decision = Policy::new(retry_on(list), once, Some(1)).next(class, None, ms(1));
             assert_eq!(
                 kind(decision),
                 expected,
@@ -362,21 +686,31 @@ mod tests {
     }
 
     #[test]
+    fn stretch_applies_only_where_the_server_answered() {
+        for class in [Class::Refused, Class::Timeout, Class::Unresolvable] {
+            assert_eq!(schedule_of(class).stretch, Stretch::NONE, "{class:?}");
+        }
+        for class in [Class::NotReady, Class::Overloaded, Class::WrongKind] {
+            assert!(schedule_of(class).stretch.per > 0.0, "{class:?}");
+        }
+    }
+
+    #[test]
     fn tcp_connect_limit_escalates_on_consecutive_timeouts_only() {
         let mut policy = Policy::new(RetryOn::default(), false, None);
         let cap = Duration::from_secs(5);
         assert_eq!(policy.tcp_connect_limit(cap), FIRST_CONNECT_LIMIT);
-        policy.next(Class::Timeout);
-        policy.next(Class::Timeout);
+        policy.next(Class::Timeout, None, ms(200));
+        policy.next(Class::Timeout, None, ms(600));
         assert_eq!(
             policy.tcp_connect_limit(cap),
             FIRST_CONNECT_LIMIT.mul_f64(2.25)
         );
-        for _ in 0..20 {
-            policy.next(Class::Timeout);
+        for i in 0..20 {
+            policy.next(Class::Timeout, None, secs(10.0 * f64::from(i)));
         }
         assert_eq!(policy.tcp_connect_limit(cap), cap);
-        policy.next(Class::Refused);
+        policy.next(Class::Refused, None, secs(300.0));
         assert_eq!(policy.tcp_connect_limit(cap), FIRST_CONNECT_LIMIT);
     }
 }

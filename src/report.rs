@@ -100,6 +100,8 @@ pub struct Record<'a> {
     pub attempts: Option<u32>,
     pub elapsed: Option<Duration>,
     pub delay: Option<Duration>,
+    /// The server's own answer time (the policy's stretch reads it).
+    pub answer: Option<Duration>,
     pub reason: Option<&'static str>,
     pub hint: Option<&'static str>,
     pub signal: Option<String>,

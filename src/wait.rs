@@ -245,7 +245,7 @@ impl<W: Write> Waiter<'_, '_, W> {
                 }
                 Err(error) => error,
             };
-            let decision = policy.next(error.class());
+            let decision = policy.next(error.class(), error.answer(), self.start.elapsed());
             self.reporter.borrow_mut().emit(&Event::AttemptFailed {
                 target: self.target,
                 attempt: progress.attempts,

@@ -131,6 +131,8 @@ fn refused_then_ready_with_verbose_start_and_exec() {
         first["delay_ms"].is_u64() && first["attempts"] == 1,
         "{first}"
     );
+    // Nothing answered a refused connect: no answer time.
+    assert!(first.get("answer_us").is_none(), "{first}");
     let ready = events.iter().find(|e| e["event"] == "ready").unwrap();
     let failures = events
         .iter()
@@ -169,6 +171,11 @@ fn a_57p03_server_until_the_deadline_ends_not_ready_with_a_hint() {
         (failed["class"].as_str(), failed["sqlstate"].as_str()),
         (Some("not_ready"), Some("57P03"))
     );
+    // The server answered: its answer time is the policy's load signal, and it is reported.
+    let answer = failed["answer_us"]
+        .as_u64()
+        .expect("answer_us on a server's rejection");
+    assert!(answer < 10_000_000, "{failed}");
     let last = events.last().unwrap();
     assert_eq!(last["level"], "error");
     assert_eq!(last["sqlstate"], "57P03");

@@ -2,8 +2,10 @@
 //! sslmode fallbacks (`allow`: plain then TLS; `prefer`: TLS then plain) and
 //! `target_session_attrs` (including prefer-standby's second pass).
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -30,6 +32,10 @@ pub struct PgProbe {
     credentials: Credentials,
     conditions: Vec<Condition>,
     resolver: tcp::Resolver,
+    /// The last connection's connect time and when it was made (for the answer time).
+    connected: Cell<Option<(Duration, Instant)>>,
+    /// The server's answer time of the last failed connection, if a server answered.
+    answer: Cell<Option<Duration>>,
 }
 
 impl PgProbe {
@@ -45,7 +51,14 @@ impl PgProbe {
             credentials,
             conditions,
             resolver: tcp::Resolver::default(),
+            connected: Cell::new(None),
+            answer: Cell::new(None),
         }
+    }
+
+    /// Notes that a connection began at `began` was made just now.
+    fn connected(&self, began: Instant) {
+        self.connected.set(Some((began.elapsed(), Instant::now())));
     }
 
     /// One pass over every endpoint, wanting servers of kind `attrs`.
@@ -117,7 +130,10 @@ impl PgProbe {
                         socket_only,
                     });
                 }
-                Err(failure) => failures.push(AddrFailure::new(address, failure)),
+                Err(failure) => failures.push(AddrFailure {
+                    answer: self.answer.take(),
+                    ..AddrFailure::new(address, failure)
+                }),
             }
             if failures
                 .last()
@@ -214,16 +230,26 @@ impl PgProbe {
             conditions: &self.conditions,
             over_socket: matches!(route, Route::Unix(_)),
         };
-        match route {
+        let began = Instant::now();
+        let result = match route {
             Route::Tcp(addr) => {
                 let stream = tcp::connect_tcp(*addr, plan, deadline).await?;
+                self.connected(began);
                 pg::check(stream, &session, deadline).await
             }
             Route::Unix(path) => {
                 let stream = tcp::connect_unix(path, plan, deadline).await?;
+                self.connected(began);
                 pg::check(stream, &session, deadline).await
             }
+        };
+        if let (Err(Failure::Server { .. }), Some((connect, connected))) =
+            (&result, self.connected.take())
+        {
+            self.answer
+                .set(Some(connected.elapsed().saturating_sub(connect)));
         }
+        result
     }
 }
 

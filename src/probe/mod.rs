@@ -50,6 +50,10 @@ pub struct AddrFailure {
     pub address: String,
     pub failure: Failure,
     pub class: Class,
+    /// How long the server took to answer once connected, less the connect's round trip: its
+    /// own time, which grows when it is busy (the policy's stretch reads it). `None` when no
+    /// server answered.
+    pub answer: Option<Duration>,
 }
 
 impl AddrFailure {
@@ -60,6 +64,7 @@ impl AddrFailure {
             address,
             failure,
             class,
+            answer: None,
         }
     }
 }
@@ -78,6 +83,11 @@ impl AttemptError {
             .rev()
             .max_by_key(|f| f.class.progress())
             .expect("an attempt error holds at least one failure")
+    }
+
+    /// How long the server that decided the class took to answer, if one did.
+    pub fn answer(&self) -> Option<Duration> {
+        self.primary().answer
     }
 
     /// The other addresses tried, in order.

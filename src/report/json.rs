@@ -42,6 +42,11 @@ impl Serialize for Stamped<'_, '_> {
         optional(&mut map, "attempts", r.attempts)?;
         optional(&mut map, "elapsed_ms", r.elapsed.map(millis))?;
         optional(&mut map, "delay_ms", r.delay.map(millis))?;
+        optional(
+            &mut map,
+            "answer_us",
+            r.answer.map(|d| d.as_micros() as u64),
+        )?;
         optional(&mut map, "reason", r.reason)?;
         optional(&mut map, "hint", r.hint)?;
         optional(&mut map, "signal", r.signal.as_deref())?;

@@ -232,6 +232,7 @@ pub fn attempt_failed<'e>(
         attempts: Some(attempt),
         elapsed: Some(elapsed),
         delay,
+        answer: error.answer(),
         reason: Some(reason),
         ..Record::default()
     }
