@@ -1,0 +1,327 @@
+//! Herd simulator: N gates against one server model, driven by pgwait's real retry policy.
+//!
+//! A 2-core machine cannot host 10,000 pods, so this replays what 10,000 gates would do: each
+//! simulated gate owns a real `policy::Policy` (src/policy.rs is compiled into this program, not
+//! copied) and asks it, after every failed attempt, how long to wait. The server is a model:
+//!
+//! - `cores` workers serve attempts first come, first served; an attempt rejected while starting
+//!   up (57P03) or full (53300) costs `--reject-ms` of one worker, a login `--login-ms`; a queued
+//!   attempt waits (that is how a busy server answers slowly, and what the policy's stretch reads);
+//! - the network adds `--rtt-ms` to every attempt;
+//! - a refused port costs the server nothing and answers at once (a SYN and a RST);
+//! - scenarios: `not-ready` (57P03 until `--phase`, then ready), `refused` (nothing listens until
+//!   `--phase`, then a short 57P03 start-up of `--startup-ms`, then ready), `overloaded` (53300
+//!   until `--phase`, then ready) and `control` (ready from the start: the login queue alone);
+//! - gates are released uniformly over `--release` seconds (a deploy is never one instant;
+//!   default 4 ms a gate, the pace at which bench/run.py can start processes).
+//!
+//! It prints attempts per second at the server (SYNs for `refused`) and the app-start delay
+//! distribution (app start − server ready), next to the same herd against a ready server.
+//!
+//!     cargo run --release --example herd -- --gates 1000 --scenario not-ready --phase 5
+//!
+//! Not modelled: the listen backlog, the gates' own CPU (on the bench machine they share the
+//! server's two cores), connection slots after the server is ready.
+
+#[allow(dead_code)]
+#[path = "../src/classify.rs"]
+mod classify;
+#[allow(dead_code)]
+#[path = "../src/policy.rs"]
+mod policy;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use classify::Class;
+use policy::{Decision, Policy, RetryOn};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    NotReady,
+    Refused,
+    Overloaded,
+    Control,
+}
+
+/// The model's parameters (see the module comment).
+#[derive(Debug, Clone)]
+struct Model {
+    gates: usize,
+    scenario: Scenario,
+    phase: f64,
+    release: f64,
+    cores: usize,
+    reject: f64,
+    login: f64,
+    rtt: f64,
+    startup: f64,
+    seed: u64,
+}
+
+impl Default for Model {
+    /// Calibrated on the bench machine (2 cores, PostgreSQL 15, loopback): see README.
+    fn default() -> Self {
+        Self {
+            gates: 200,
+            scenario: Scenario::NotReady,
+            phase: 5.0,
+            release: -1.0,
+            cores: 2,
+            reject: 0.0015,
+            login: 0.009,
+            rtt: 0.0002,
+            startup: 0.02,
+            seed: 1,
+        }
+    }
+}
+
+/// What the server does with an attempt that reaches it at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Listening(Class),
+    Closed,
+    Ready,
+}
+
+impl Model {
+    /// When the server starts accepting logins.
+    fn ready_at(&self) -> f64 {
+        match self.scenario {
+            Scenario::Control => 0.0,
+            Scenario::Refused => self.phase + self.startup,
+            Scenario::NotReady | Scenario::Overloaded => self.phase,
+        }
+    }
+
+    fn state(&self, t: f64) -> State {
+        if t >= self.ready_at() {
+            return State::Ready;
+        }
+        match self.scenario {
+            Scenario::Refused if t < self.phase => State::Closed,
+            Scenario::Overloaded => State::Listening(Class::Overloaded),
+            _ => State::Listening(Class::NotReady),
+        }
+    }
+}
+
+/// What one run produced.
+struct Outcome {
+    /// Attempts per whole second at the server (SYNs while closed).
+    per_second: Vec<u64>,
+    /// App start − server ready, per gate, sorted.
+    delays: Vec<f64>,
+    attempts: u64,
+}
+
+/// First-come-first-served workers: when each is next free.
+struct Server {
+    free_at: Vec<f64>,
+}
+
+impl Server {
+    /// Serves an attempt that arrives at `arrival`; returns when it starts and ends.
+    fn serve(&mut self, arrival: f64, cost: impl Fn(f64) -> f64) -> (f64, f64) {
+        let (i, free) = self
+            .free_at
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, f)| (i, *f))
+            .expect("at least one core");
+        let start = arrival.max(free);
+        let end = start + cost(start);
+        self.free_at[i] = end;
+        (start, end)
+    }
+}
+
+/// A gate's next attempt, ordered by time (then by gate for determinism).
+struct Due(f64, usize);
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
+}
+
+fn simulate(m: &Model) -> Outcome {
+    let mut queue = BinaryHeap::new();
+    let mut policies = Vec::with_capacity(m.gates);
+    let mut started = Vec::with_capacity(m.gates);
+    for g in 0..m.gates {
+        let release = m.release * (g as f64 + 0.5) / m.gates as f64;
+        queue.push(Reverse(Due(release, g)));
+        policies.push(Policy::new(
+            RetryOn::default(),
+            false,
+            Some(m.seed * 1_000_003 + g as u64),
+        ));
+        started.push(release);
+    }
+    let mut server = Server {
+        free_at: vec![0.0; m.cores],
+    };
+    let (mut per_second, mut delays, mut attempts) = (Vec::new(), Vec::new(), 0u64);
+    let ready = m.ready_at();
+    while let Some(Reverse(Due(at, g))) = queue.pop() {
+        attempts += 1;
+        let second = at as usize;
+        if per_second.len() <= second {
+            per_second.resize(second + 1, 0);
+        }
+        per_second[second] += 1;
+        let arrival = at + m.rtt / 2.0;
+        // The server's answer time: queueing and service (the round trip is the connect's).
+        let (class, end, answer) = match m.state(arrival) {
+            State::Closed => (Class::Refused, arrival, None),
+            State::Listening(_) | State::Ready => {
+                let cost = |t: f64| match m.state(t) {
+                    State::Ready => m.login,
+                    _ => m.reject,
+                };
+                let (start, end) = server.serve(arrival, cost);
+                match m.state(start) {
+                    State::Ready => {
+                        delays.push(end + m.rtt / 2.0 - ready);
+                        continue;
+                    }
+                    State::Listening(class) => {
+                        (class, end, Some(Duration::from_secs_f64(end - arrival)))
+                    }
+                    State::Closed => unreachable!("the server never closes again"),
+                }
+            }
+        };
+        let now = end + m.rtt / 2.0;
+        let since_start = Duration::from_secs_f64(now - started[g]);
+        match policies[g].next(class, answer, since_start) {
+            Decision::Retry { after, .. } => queue.push(Reverse(Due(now + after.as_secs_f64(), g))),
+            other => unreachable!("transient classes are retried: {other:?}"),
+        }
+    }
+    delays.sort_by(f64::total_cmp);
+    Outcome {
+        per_second,
+        delays,
+        attempts,
+    }
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn report(m: &Model, run: &Outcome, control: &Outcome) {
+    let unit = if m.scenario == Scenario::Refused {
+        "SYNs"
+    } else {
+        "attempts"
+    };
+    println!(
+        "{} gates, {:?} for {:.1} s (released over {:.1} s; {} cores, reject {:.1} ms, login {:.1} ms, rtt {:.2} ms)",
+        m.gates, m.scenario, m.phase, m.release, m.cores, m.reject * 1e3, m.login * 1e3, m.rtt * 1e3
+    );
+    let waiting = &run.per_second[..(m.phase.ceil() as usize).min(run.per_second.len())];
+    let line: Vec<String> = waiting.iter().map(u64::to_string).collect();
+    println!(
+        "  {unit}/s, second by second while not ready: {}",
+        line.join(" ")
+    );
+    let total: u64 = waiting.iter().sum();
+    let after2: Vec<u64> = waiting.iter().skip(2).copied().collect();
+    println!(
+        "  mean {:.0}/s; busiest second {}; busiest after the first 2 s {}; total attempts {}",
+        total as f64 / m.phase,
+        waiting.iter().max().unwrap_or(&0),
+        after2.iter().max().map_or("-".into(), u64::to_string),
+        run.attempts
+    );
+    for (name, o) in [
+        ("app start − ready", run),
+        ("control (ready server)", control),
+    ] {
+        let d = &o.delays;
+        println!(
+            "  {name}: median {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms, early {}",
+            quantile(d, 0.5) * 1e3,
+            quantile(d, 0.9) * 1e3,
+            quantile(d, 0.99) * 1e3,
+            d[d.len() - 1] * 1e3,
+            d.iter().filter(|x| **x < 0.0).count()
+        );
+    }
+}
+
+fn parse() -> Result<Model, String> {
+    let mut m = Model::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        let number = || {
+            value
+                .parse::<f64>()
+                .map_err(|_| format!("{flag}: not a number"))
+        };
+        match flag.as_str() {
+            "--gates" => m.gates = number()? as usize,
+            "--phase" => m.phase = number()?,
+            "--release" => m.release = number()?,
+            "--cores" => m.cores = number()? as usize,
+            "--reject-ms" => m.reject = number()? / 1e3,
+            "--login-ms" => m.login = number()? / 1e3,
+            "--rtt-ms" => m.rtt = number()? / 1e3,
+            "--startup-ms" => m.startup = number()? / 1e3,
+            "--seed" => m.seed = number()? as u64,
+            "--scenario" => {
+                m.scenario = match value.as_str() {
+                    "not-ready" => Scenario::NotReady,
+                    "refused" => Scenario::Refused,
+                    "overloaded" => Scenario::Overloaded,
+                    "control" => Scenario::Control,
+                    _ => return Err(format!("unknown scenario {value}")),
+                }
+            }
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    if m.release < 0.0 {
+        m.release = 0.004 * m.gates as f64;
+    }
+    if m.gates == 0 || m.cores == 0 {
+        return Err("--gates and --cores must be at least 1".into());
+    }
+    Ok(m)
+}
+
+fn main() -> ExitCode {
+    let model = match parse() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("herd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let control = simulate(&Model {
+        scenario: Scenario::Control,
+        ..model.clone()
+    });
+    let run = simulate(&model);
+    report(&model, &run, &control);
+    ExitCode::SUCCESS
+}
