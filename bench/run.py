@@ -9,10 +9,23 @@ Starts its own PostgreSQL servers (initdb into a temp dir, loopback ports, run a
   syndrop   SYNs dropped for 2 s in a private network namespace, then the port opens
   warm      server already up: wall time of `GATE -- true` (pgwait: SCRAM + SELECT 1)
   footprint static binary size; peak RSS while waiting
-  herd      200 pgwaits on one 57P03 server for 5 s: spread of app starts, attempts/second
+  herd      schedules: one gate (started 1–2 s later; 57P03 promoted at 1.5–2 s; 57P03 for 10 s),
+            herds of N and N/4 gates on a 57P03 server promoted after 5 s, each against the same
+            herd released on a ready server (the control: its login queue is the latency floor),
+            N gates on a server whose slots are all taken (53300) for 5 s; attempts counted from
+            the server's log (log_connections)
+  refused   in a private network namespace, SYNs counted by an nftables rule: one gate refused
+            for 60 s, N gates refused for 5 s then the server starts
   hostile   exit time with a resolver that never answers and -t 2s; peak RSS against flooding peers
 
-Usage: python3 bench/run.py [--trials N] [--only started,promoted,...] [--herd N]
+Usage: python3 bench/run.py [--trials N] [--only started,promoted,...] [--herd N] [--baseline BIN]
+
+--baseline runs herd and refused with another pgwait binary too, side by side, e.g. the previous
+release built from its commit:
+  git worktree add /tmp/pgwait-old REV && (cd /tmp/pgwait-old && RUSTFLAGS='-C target-feature=+crt-static \
+    --cfg getrandom_backend="linux_getrandom"' cargo build --release --target x86_64-unknown-linux-gnu)
+  python3 bench/run.py --only herd,refused --baseline \
+    /tmp/pgwait-old/target/x86_64-unknown-linux-gnu/release/pgwait
 Timing belongs here, not in the test suite: this reports, it does not assert.
 """
 
@@ -99,15 +112,19 @@ class Template:
         with open(os.path.join(self.dir, "pg_hba.conf"), "w") as f:
             f.write("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
         with open(os.path.join(self.dir, "postgresql.conf"), "a") as f:
-            f.write("fsync = off\nmax_connections = 300\nlog_line_prefix = '%n '\nlogging_collector = off\n")
+            f.write("fsync = off\nmax_connections = 300\nlog_line_prefix = '%n '\nlogging_collector = off\n"
+                    "log_connections = on\n")
 
 
 class Cluster:
-    def __init__(self, template, base, standby=False):
+    def __init__(self, template, base, standby=False, conf=""):
         self.root = tempfile.mkdtemp(dir=base)
         os.chmod(self.root, 0o755)
         self.data = os.path.join(self.root, "data")
         shutil.copytree(template.dir, self.data, symlinks=True)
+        if conf:
+            with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+                f.write(conf)
         if standby:
             open(os.path.join(self.data, "standby.signal"), "w").close()
             with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
@@ -156,6 +173,11 @@ class Cluster:
         """Timestamps of FATAL lines: one per rejected connection attempt."""
         return [float(l.split()[0]) for l in self.lines() if " FATAL: " in l]
 
+    def connections(self):
+        """Timestamps of log_connections' "connection received" lines: every attempt that reached
+        the server, rejected or not."""
+        return [float(l.split()[0]) for l in self.lines() if "connection received:" in l]
+
     def promote(self):
         subprocess.run([f"{BIN}/pg_ctl", "promote", "-D", self.data], preexec_fn=as_server_user, check=True,
                        stdout=subprocess.DEVNULL)
@@ -173,12 +195,12 @@ class Cluster:
 
 # --- gates -------------------------------------------------------------------------------
 
-def gate(tool, port, marker, counter, verbose=True):
+def gate(tool, port, marker, counter, verbose=True, binary=None):
     """A process that waits for the server, then runs the app: `date +%s.%N > marker`."""
     app = f"date +%s.%N > {marker}"
     env = dict(PATH=os.environ["PATH"], PGPASSWORD=PASSWORD)
     if tool == "pgwait":
-        cmd = [PGWAIT, "-v" if verbose else "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "bench", "-d",
+        cmd = [binary or PGWAIT, "-v" if verbose else "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "bench", "-d",
                "postgres", "-t", "120s", "--", "sh", "-c", app]
         return subprocess.Popen(cmd, env=env, stderr=open(counter, "w"), stdout=subprocess.DEVNULL)
     pause = "1" if tool.endswith("sleep 1") else "0.1"
@@ -394,35 +416,251 @@ def scenario_footprint(template, base):
     ])
 
 
-def scenario_herd(template, base, count, phase=5.0):
-    c = Cluster(template, base, standby=True)
-    c.start()
-    c.wait_listening()
+# --- herds: many gates on one server, this build side by side with a baseline build ------------
+
+def release(binary, port, count, root):
+    """Starts `count` gates as fast as the machine can; returns when the first was started."""
     began = time.time()
     gates = []
     for i in range(count):
-        marker = os.path.join(c.root, f"marker{i}")
-        gates.append((gate("pgwait", c.port, marker, os.devnull, verbose=False), marker))
-    time.sleep(phase)
-    c.promote()
+        marker = os.path.join(root, f"marker{i}")
+        gates.append((gate("pgwait", port, marker, os.devnull, verbose=False, binary=binary), marker))
+    return began, gates
+
+
+def settle(gates):
     for g, _ in gates:
         finish(g)
-    ready = c.ready_times()[-1]
-    starts = sorted(read_marker(m) - ready for _, m in gates)
-    rejected = [t for t in c.rejections() if began <= t <= ready]
-    buckets = {}
-    for t in rejected:
-        buckets[int(t)] = buckets.get(int(t), 0) + 1
-    full = [n for s, n in buckets.items() if began + 1 <= s and s + 1 <= ready]
+    return [read_marker(m) for _, m in gates]
+
+
+def per_second(times, start, end):
+    """Counts per whole second from `start`, full seconds inside [start, end) only."""
+    buckets = [0] * max(int(end - start), 0)
+    for t in times:
+        i = int(t - start)
+        if 0 <= i < len(buckets):
+            buckets[i] += 1
+    return buckets
+
+
+def herd_control(template, base, binary, count):
+    """The floor: `count` gates released against an already-ready server (app start − release)."""
+    c = Cluster(template, base)
+    c.start()
+    c.wait_ready()
+    began, gates = release(binary, c.port, count, c.root)
+    starts = sorted(t - began for t in settle(gates))
     c.stop()
-    med, lo, hi = summary(starts)
-    table(f"Herd: {count} pgwaits, 57P03 for {phase:.0f} s, then promoted", ["figure", "value"], [
-        ["app start − ready: median / max", f"{ms(med)} / {ms(hi)}"],
-        ["started before ready", str(sum(1 for s in starts if s < 0))],
-        ["started within 250 ms", f"{sum(1 for s in starts if 0 <= s <= 0.25)} of {count}"],
-        ["connection attempts/s at the server: mean / busiest full second",
-         f"{len(rejected) / (ready - began):.0f} / {max(full) if full else '-'}"],
-    ])
+    return dict(median=statistics.median(starts), max=starts[-1])
+
+
+def herd_not_ready(template, base, binary, count, phase):
+    """`count` gates on a 57P03 standby (hot_standby=off) promoted after `phase` seconds."""
+    c = Cluster(template, base, standby=True)
+    c.start()
+    c.wait_listening()
+    began, gates = release(binary, c.port, count, c.root)
+    time.sleep(phase)
+    c.promote()
+    starts = settle(gates)
+    ready = c.ready_times()[-1]
+    late = sorted(t - ready for t in starts)
+    attempts = [t for t in c.connections() if began <= t <= ready]
+    c.stop()
+    return dict(rate=len(attempts) / (ready - began), busiest=max(per_second(attempts, began, ready), default=0),
+                median=statistics.median(late), max=late[-1], early=sum(1 for x in late if x < 0))
+
+
+def hold_slots(c, n):
+    """`n` idle sessions as `bench` over the socket; closing their stdin ends them. Counted from
+    the log (log_connections), since a counting session would itself take a slot."""
+    holders = [subprocess.Popen([f"{BIN}/psql", "-X", "-q", "-h", c.root, "-p", str(c.port), "-U", "bench",
+                                 "-d", "postgres"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+               for _ in range(n)]
+    until = time.time() + 30
+    while time.time() < until:
+        if sum(1 for l in c.lines() if "connection authorized: user=bench" in l) >= n:
+            return holders
+        time.sleep(0.05)
+    raise RuntimeError("could not hold the connection slots")
+
+
+def herd_overloaded(template, base, binary, count, phase, slots=37):
+    """`count` gates on a server whose slots are all taken (53300) for `phase` s, then freed."""
+    c = Cluster(template, base, conf=f"max_connections = {slots + 3}\nsuperuser_reserved_connections = 3\n")
+    c.start()
+    c.wait_ready()
+    holders = hold_slots(c, slots)
+    began, gates = release(binary, c.port, count, c.root)
+    time.sleep(phase)
+    freed = time.time()
+    for h in holders:
+        h.stdin.close()
+    for h in holders:
+        h.wait()
+    starts = settle(gates)
+    full = [float(l.split()[0]) for l in c.lines() if "too many clients" in l]
+    during = [t for t in full if began <= t < freed]
+    c.stop()
+    return dict(rate=len(during) / (freed - began), busiest=max(per_second(during, began, freed), default=0),
+                all_ready=max(starts) - freed, after=sum(1 for t in full if t >= freed))
+
+
+def single_not_ready(template, base, binary, phase, trials):
+    """One gate on a 57P03 standby promoted after `phase` (+0–0.5) s: latency and attempts."""
+    late, attempts = [], []
+    for _ in range(trials):
+        c = Cluster(template, base, standby=True)
+        c.start()
+        c.wait_listening()
+        began, gates = release(binary, c.port, 1, c.root)
+        time.sleep(phase + random.uniform(0, 0.5))
+        c.promote()
+        start = settle(gates)[0]
+        ready = c.ready_times()[-1]
+        late.append(start - ready)
+        attempts.append(len([t for t in c.connections() if began <= t <= ready]))
+        c.stop()
+    return dict(median=statistics.median(late), max=max(late), attempts=statistics.median(attempts))
+
+
+def single_started(template, base, binary, trials):
+    """One gate, the server started 1–2 s after it: app start − ready."""
+    late = []
+    for _ in range(trials):
+        c = Cluster(template, base)
+        began, gates = release(binary, c.port, 1, c.root)
+        time.sleep(random.uniform(1.0, 2.0))
+        c.start()
+        start = settle(gates)[0]
+        late.append(start - c.ready_times()[-1])
+        c.stop()
+    return dict(median=statistics.median(late), max=max(late))
+
+
+def side_by_side(title, rows, builds):
+    """rows: (figure, target, function of a build's results → text)."""
+    header = ["figure"] + list(builds) + ["target"]
+    table(title, header, [[name] + [show(r) for r in builds.values()] + [target] for name, target, show in rows])
+
+
+def scenario_herd(template, base, count, baseline, trials):
+    binaries = {"this build": PGWAIT}
+    if baseline:
+        binaries = {"baseline": baseline, **binaries}
+    fifty = max(count // 4, 1)
+    got = {}
+    for name, binary in binaries.items():
+        log(f"herd: {name} ...")
+        got[name] = dict(
+            started=single_started(template, base, binary, trials),
+            promoted=single_not_ready(template, base, binary, 1.5, trials),
+            long=single_not_ready(template, base, binary, 10.0, 1),
+            control=herd_control(template, base, binary, count),
+            herd=herd_not_ready(template, base, binary, count, 5.0),
+            control50=herd_control(template, base, binary, fifty),
+            herd50=herd_not_ready(template, base, binary, fifty, 5.0),
+            full=herd_overloaded(template, base, binary, count, 5.0),
+        )
+    side_by_side(f"Schedules, one gate and herds of {count} and {fifty} (attempts = log_connections lines)", [
+        ("one gate, server started 1–2 s later: app start − ready (median)", "≤ 20 ms",
+         lambda r: ms(r["started"]["median"])),
+        ("one gate, 57P03 promoted at 1.5–2 s: app start − ready (median)", "≤ 150 ms",
+         lambda r: ms(r["promoted"]["median"])),
+        ("one gate, 57P03 for 10 s: attempts", "≤ 40", lambda r: f"{r['long']['attempts']:.0f}"),
+        (f"{count} gates, ready server (control): app start − release, median / max", "-",
+         lambda r: f"{ms(r['control']['median'])} / {ms(r['control']['max'])}"),
+        (f"{count} gates, 57P03 5 s: attempts/s mean (busiest second)", "≤ 300",
+         lambda r: f"{r['herd']['rate']:.0f} ({r['herd']['busiest']})"),
+        (f"{count} gates, 57P03 5 s: app start − ready, median / max", "≤ control + 150 ms",
+         lambda r: f"{ms(r['herd']['median'])} / {ms(r['herd']['max'])}"),
+        (f"{count} gates, 57P03 5 s: started before ready", "0", lambda r: str(r["herd"]["early"])),
+        (f"{fifty} gates, ready server (control): max", "-", lambda r: ms(r["control50"]["max"])),
+        (f"{fifty} gates, 57P03 5 s: app start − ready, max", "≤ control + 150 ms",
+         lambda r: ms(r["herd50"]["max"])),
+        (f"{count} gates, 53300 for 5 s: rejections/s mean (busiest second)", "≤ 150",
+         lambda r: f"{r['full']['rate']:.0f} ({r['full']['busiest']})"),
+        (f"{count} gates, 53300 for 5 s: all ready within (after slots free)", "≤ 3 s",
+         lambda r: ms(r["full"]["all_ready"])),
+    ], got)
+
+
+def scenario_refused(baseline, count):
+    """Re-runs this script inside `unshare -n`: the SYN counter and the port stay private."""
+    if shutil.which("nft") is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "nftables"], check=True, stdout=subprocess.DEVNULL)
+    extra = ["--herd", str(count)] + (["--baseline", baseline] if baseline else [])
+    subprocess.run(["unshare", "-n", sys.executable, os.path.abspath(__file__), "--inner-refused"] + extra,
+                   check=True)
+
+
+def syn_counter(port):
+    rule = (f"table inet pgwaitsyn {{\n chain input {{\n  type filter hook input priority 0;\n"
+            f"  tcp dport {port} tcp flags & (syn|ack) == syn counter\n }}\n}}\n")
+    subprocess.run(["nft", "-f", "-"], input=rule.encode(), check=True)
+
+    def read():
+        out = subprocess.run(["nft", "list", "table", "inet", "pgwaitsyn"], capture_output=True, text=True).stdout
+        return int(out.split("counter packets ")[1].split()[0])
+
+    def drop():
+        subprocess.run(["nft", "delete", "table", "inet", "pgwaitsyn"], check=True)
+    return read, drop
+
+
+def refused_herd(template, base, binary, count, phase):
+    c = Cluster(template, base)
+    read, drop = syn_counter(c.port)
+    began, gates = release(binary, c.port, count, c.root)
+    time.sleep(max(2.0 - (time.time() - began), 0))
+    at2 = read()
+    time.sleep(max(phase - (time.time() - began), 0))
+    at_end = read()
+    c.start()
+    starts = settle(gates)
+    ready = c.ready_times()[-1]
+    late = sorted(t - ready for t in starts)
+    drop()
+    c.stop()
+    return dict(first=at2 / 2.0, after=(at_end - at2) / (phase - 2.0), median=statistics.median(late),
+                max=late[-1])
+
+
+def refused_long(template, base, binary, outage=60.0):
+    c = Cluster(template, base)
+    read, drop = syn_counter(c.port)
+    began, gates = release(binary, c.port, 1, c.root)
+    time.sleep(outage - 10.0)
+    before = read()
+    time.sleep(max(outage - (time.time() - began), 0))
+    last = read() - before
+    c.start()
+    start = settle(gates)[0]
+    late = start - c.ready_times()[-1]
+    drop()
+    c.stop()
+    return dict(rate=last / 10.0, late=late)
+
+
+def inner_refused(template, base, baseline, count=200):
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    binaries = {"this build": PGWAIT}
+    if baseline:
+        binaries = {"baseline": baseline, **binaries}
+    got = {}
+    for name, binary in binaries.items():
+        log(f"refused: {name} ...")
+        got[name] = dict(herd=refused_herd(template, base, binary, count, 5.0),
+                         long=refused_long(template, base, binary))
+    side_by_side("Refused port (SYNs counted by nftables in a private network namespace)", [
+        ("one gate, refused 60 s: SYNs/s over the last 10 s", "≤ 5", lambda r: f"{r['long']['rate']:.1f}"),
+        ("one gate, refused 60 s: app start − ready", "-", lambda r: ms(r["long"]["late"])),
+        (f"{count} gates, refused 5 s: SYNs/s in the first 2 s", "-", lambda r: f"{r['herd']['first']:.0f}"),
+        (f"{count} gates, refused 5 s: SYNs/s after the first 2 s", "≤ 2,000", lambda r: f"{r['herd']['after']:.0f}"),
+        (f"{count} gates, refused 5 s then started: app start − ready, median / max", "-",
+         lambda r: f"{ms(r['herd']['median'])} / {ms(r['herd']['max'])}"),
+    ], got)
 
 
 def silent_dns(address="127.83.84.85"):
@@ -551,10 +789,12 @@ def scenario_hostile(base, runs=5):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=5)
-    ap.add_argument("--only", default="started,promoted,syndrop,warm,footprint,herd,hostile")
+    ap.add_argument("--only", default="started,promoted,syndrop,warm,footprint,herd,refused,hostile")
     ap.add_argument("--herd", type=int, default=200)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--baseline", help="another pgwait binary (e.g. the previous release) for side-by-side herds")
     ap.add_argument("--inner-syndrop", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--inner-refused", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="pgwait-bench-")
     os.chmod(base, 0o777)
@@ -562,6 +802,9 @@ def main():
         template = Template(base)
         if args.inner_syndrop:
             inner_syndrop(template, base, args.trials)
+            return
+        if args.inner_refused:
+            inner_refused(template, base, args.baseline, args.herd)
             return
         if not args.no_build:
             build()
@@ -581,7 +824,9 @@ def main():
         if "footprint" in only:
             scenario_footprint(template, base)
         if "herd" in only:
-            scenario_herd(template, base, args.herd)
+            scenario_herd(template, base, args.herd, args.baseline, args.trials)
+        if "refused" in only:
+            scenario_refused(args.baseline, args.herd)
         if "hostile" in only:
             scenario_hostile(base)
     finally:
