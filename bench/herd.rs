@@ -325,3 +325,72 @@ fn main() -> ExitCode {
     report(&model, &run, &control);
     ExitCode::SUCCESS
 }
+
+/// The simulator is deterministic (seeded), so what the policy does to a herd can be checked
+/// like any table: these fail if the stretch, the time-proportional fallback or the 53300
+/// schedule stop doing their part.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(gates: usize, scenario: Scenario, phase: f64) -> (Model, Outcome) {
+        let m = Model {
+            gates,
+            scenario,
+            phase,
+            release: 1.0,
+            ..Model::default()
+        };
+        let out = simulate(&m);
+        (m, out)
+    }
+
+    fn mean(seconds: &[u64]) -> f64 {
+        seconds.iter().sum::<u64>() as f64 / seconds.len() as f64
+    }
+
+    #[test]
+    fn a_herd_that_queues_the_server_backs_off_below_its_capacity() {
+        let (m, out) = run(1_000, Scenario::NotReady, 10.0);
+        let capacity = m.cores as f64 / m.reject;
+        // Without the stretch, 1,000 waiters keep the server pegged (1,371/s over 10 s).
+        let late = mean(&out.per_second[3..10]);
+        assert!(
+            late < 0.92 * capacity,
+            "{late:.0}/s against {capacity:.0}/s"
+        );
+        assert_eq!(out.delays.len(), 1_000);
+        assert!(out.delays[0] >= 0.0, "an app started before ready");
+    }
+
+    #[test]
+    fn a_herd_that_buries_the_server_leaves_it_alone_once_the_queue_drains() {
+        let (m, out) = run(10_000, Scenario::NotReady, 12.0);
+        let capacity = m.cores as f64 / m.reject;
+        // The first 10,000 attempts take the server 7.5 s; after that, without the stretch, it
+        // would stay at its capacity for the rest of the outage.
+        let late = mean(&out.per_second[10..12]);
+        assert!(late < 0.1 * capacity, "{late:.0}/s against {capacity:.0}/s");
+    }
+
+    #[test]
+    fn one_waiter_sees_a_promotion_within_a_poll() {
+        let (_, out) = run(1, Scenario::NotReady, 1.7);
+        assert!(out.delays[0] < 0.4, "{:?}", out.delays);
+    }
+
+    #[test]
+    fn a_refused_herd_slows_to_a_few_syns_per_waiter() {
+        let (_, out) = run(200, Scenario::Refused, 8.0);
+        let late = mean(&out.per_second[4..8]);
+        assert!(late < 2_000.0, "{late:.0} SYNs/s");
+    }
+
+    #[test]
+    fn a_full_server_is_retried_about_once_a_second() {
+        let (_, out) = run(200, Scenario::Overloaded, 10.0);
+        let rate = mean(&out.per_second[..10]);
+        assert!(rate < 200.0, "{rate:.0} rejections/s");
+        assert!(out.delays.last().copied().unwrap_or(f64::MAX) < 3.0);
+    }
+}
