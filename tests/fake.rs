@@ -144,3 +144,46 @@ fn a_server_message_cannot_forge_or_colour_a_line_in_either_format() {
     }
     assert!(log.contains("\\u001b[32m"), "{log}");
 }
+
+/// Answers 57P03 at once to the first four connections, then only after 150 ms: a server whose
+/// queue has grown.
+fn slowing_57p03(mut stream: TcpStream, nth: usize) {
+    if !read_startup(&mut stream) {
+        return;
+    }
+    if nth > 4 {
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let _ = stream.write_all(&error_response(&[
+        (b'S', "FATAL"),
+        (b'C', "57P03"),
+        (b'M', "the database system is not yet accepting connections"),
+    ]));
+}
+
+#[test]
+fn a_server_that_starts_answering_slowly_is_given_room() {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (port, _) =
+        fake_server(move |stream| slowing_57p03(stream, seen.fetch_add(1, Ordering::SeqCst) + 1));
+    let (code, log, _) = run(port, &["-t", "5s", "-v", "--log-format", "json"]);
+    assert_eq!(code, Some(1), "{log}");
+    let failed: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "attempt_failed")
+        .collect();
+    assert!(failed.len() >= 5, "{log}");
+    let answer = |e: &serde_json::Value| e["answer_us"].as_u64().expect("answer_us");
+    let delay = |e: &serde_json::Value| e["delay_ms"].as_u64().expect("delay_ms");
+    // Quick answers: ordinary delays (a spread first retry under 500 ms, then ~250 ms ± 50 %).
+    for e in &failed[..4] {
+        assert!(answer(e) < 100_000 && delay(e) < 1_000, "{e}");
+    }
+    // 150 ms answers, ~140 ms more than the fastest: the next delay is stretched past a second
+    // (20 ms per ms of excess over 10 ms, then -50 % at worst), and stays so.
+    for e in &failed[4..] {
+        assert!(answer(e) >= 140_000, "{e}");
+        assert!(delay(e) >= 1_000, "not stretched: {e}");
+    }
+}
