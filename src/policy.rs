@@ -36,6 +36,17 @@ pub enum Jitter {
     Full,
 }
 
+impl Jitter {
+    /// Spreads `mean`; `unit` is uniform in [0, 1).
+    pub fn spread(self, mean: Duration, unit: f64) -> Duration {
+        let (low, width) = match self {
+            Jitter::Around => (0.5, 1.0),
+            Jitter::Full => (0.0, 2.0),
+        };
+        mean.mul_f64(low + width * unit)
+    }
+}
+
 /// A retry schedule (all delays are means, before [`Jitter`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Schedule {
@@ -213,15 +224,6 @@ impl Schedule {
         }
         delay.min(self.ceiling).max(floor.min(Stretch::CEILING))
     }
-
-    /// Spreads `mean` by the schedule's jitter; `unit` is uniform in [0, 1).
-    pub fn spread(&self, mean: Duration, unit: f64) -> Duration {
-        let (low, width) = match self.jitter {
-            Jitter::Around => (0.5, 1.0),
-            Jitter::Full => (0.0, 2.0),
-        };
-        mean.mul_f64(low + width * unit)
-    }
 }
 
 /// Which normally permanent classes the user wants retried (`--retry-on`).
@@ -276,9 +278,8 @@ struct Run {
     floor: Duration,
     /// The fastest answer so far: this server's idle answer time over this network.
     fastest: Option<Duration>,
-    /// The wait began in this run and the schedule spreads arrivals; retries so far.
+    /// The wait began in this run and the schedule spreads arrivals.
     arrived: bool,
-    retries: u32,
 }
 
 /// Retry state across attempts. It reads no clock: the caller says when each attempt ended and
@@ -340,6 +341,7 @@ impl Policy {
             return Decision::GiveUp;
         }
         let arrived = self.current.is_none() && schedule.spread_arrivals;
+        let first_retry = !matches!(&self.current, Some(run) if run.class == class);
         let run = match &mut self.current {
             Some(run) if run.class == class => run,
             slot => slot.insert(Run {
@@ -349,10 +351,8 @@ impl Policy {
                 floor: Duration::ZERO,
                 fastest: None,
                 arrived,
-                retries: 0,
             }),
         };
-        run.retries += 1;
         if let Some(answer) = answer {
             let fastest = run.fastest.map_or(answer, |f| f.min(answer));
             run.fastest = Some(fastest);
@@ -366,11 +366,13 @@ impl Policy {
             step = step.max(schedule.max);
         }
         let mean = schedule.mean_delay(step, now.saturating_sub(run.since), run.floor);
-        let after = if run.arrived && run.retries == 1 {
-            mean.mul_f64(2.0 * self.rng.f64())
+        // An arrival's first retry is spread fully: that is what disperses a herd.
+        let jitter = if run.arrived && first_retry {
+            Jitter::Full
         } else {
-            schedule.spread(mean, self.rng.f64())
+            schedule.jitter
         };
+        let after = jitter.spread(mean, self.rng.f64());
         Decision::Retry { after, asked }
     }
 
@@ -531,7 +533,7 @@ mod tests {
             (full,   0.0, 0),  (full,   0.5, 100), (full,   0.99, 198),
         ];
         for (schedule, unit, expected) in table {
-            let got = schedule.spread(mean, unit);
+            let got = schedule.jitter.spread(mean, unit);
             assert!(
                 got.abs_diff(ms(expected)) <= SLACK,
                 "{:?} {unit}: {got:?}",

@@ -16,8 +16,8 @@ fn through(bouncer: &Bouncer, password: &str, database: &str) -> std::process::C
     cmd
 }
 
-#[test]
-fn a_wrong_password_and_an_unknown_database_fail_fast_with_their_hints() {
+/// A ready server behind a PgBouncer that has served its database once (pgwait got through).
+fn served() -> (Cluster, Bouncer) {
     let mut cluster = Cluster::new("");
     cluster.start_ready();
     let bouncer = Bouncer::start(cluster.port);
@@ -30,6 +30,12 @@ fn a_wrong_password_and_an_unknown_database_fail_fast_with_their_hints() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
+    (cluster, bouncer)
+}
+
+#[test]
+fn a_wrong_password_and_an_unknown_database_fail_fast_with_their_hints() {
+    let (_cluster, bouncer) = served();
     let cases = [
         (
             SCRAM_PASSWORD,
@@ -61,19 +67,8 @@ fn a_wrong_password_and_an_unknown_database_fail_fast_with_their_hints() {
 
 #[test]
 fn a_backend_that_is_down_is_waited_for_until_it_comes_up() {
-    let mut cluster = Cluster::new("");
-    cluster.start_ready();
-    let bouncer = Bouncer::start(cluster.port);
     // PgBouncer has served this database before; now its backend goes away.
-    let ok = through(&bouncer, SCRAM_PASSWORD, DATABASE)
-        .output()
-        .unwrap();
-    assert_eq!(
-        ok.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    let (mut cluster, bouncer) = served();
     cluster.stop();
     let mut child = through(&bouncer, SCRAM_PASSWORD, DATABASE)
         .args(["-t", "60s", "--connect-timeout", "2s", "-v"])

@@ -32,8 +32,6 @@ pub struct PgProbe {
     credentials: Credentials,
     conditions: Vec<Condition>,
     resolver: tcp::Resolver,
-    /// The last connection's connect time and when it was made (for the answer time).
-    connected: Cell<Option<(Duration, Instant)>>,
     /// The server's answer time of the last failed connection, if a server answered.
     answer: Cell<Option<Duration>>,
 }
@@ -51,14 +49,8 @@ impl PgProbe {
             credentials,
             conditions,
             resolver: tcp::Resolver::default(),
-            connected: Cell::new(None),
             answer: Cell::new(None),
         }
-    }
-
-    /// Notes that a connection began at `began` was made just now.
-    fn connected(&self, began: Instant) {
-        self.connected.set(Some((began.elapsed(), Instant::now())));
     }
 
     /// One pass over every endpoint, wanting servers of kind `attrs`.
@@ -230,22 +222,25 @@ impl PgProbe {
             conditions: &self.conditions,
             over_socket: matches!(route, Route::Unix(_)),
         };
+        // A failure before the server answers leaves no answer time, whatever an earlier
+        // session (an sslmode fallback) left.
+        self.answer.set(None);
         let began = Instant::now();
-        let result = match route {
+        let (result, connected) = match route {
             Route::Tcp(addr) => {
                 let stream = tcp::connect_tcp(*addr, plan, deadline).await?;
-                self.connected(began);
-                pg::check(stream, &session, deadline).await
+                let connected = Instant::now();
+                (pg::check(stream, &session, deadline).await, connected)
             }
             Route::Unix(path) => {
                 let stream = tcp::connect_unix(path, plan, deadline).await?;
-                self.connected(began);
-                pg::check(stream, &session, deadline).await
+                let connected = Instant::now();
+                (pg::check(stream, &session, deadline).await, connected)
             }
         };
-        if let (Err(Failure::Server { .. }), Some((connect, connected))) =
-            (&result, self.connected.take())
-        {
+        if let Err(Failure::Server { .. }) = result {
+            // The server's own time: after the connect, less the connect's round trip.
+            let connect = connected - began;
             self.answer
                 .set(Some(connected.elapsed().saturating_sub(connect)));
         }
