@@ -58,7 +58,10 @@ pub enum Failure {
     OverLimit { phase: Phase, limit: Limit },
     /// The server asks for a password and none is set.
     NoPassword,
-    /// Authentication failed on the client side for another reason (e.g. an unknown mechanism).
+    /// The server asks for an authentication method pgwait cannot perform.
+    UnsupportedAuth(AuthMethod),
+    /// Authentication failed on the client side for another reason (the client's own words,
+    /// e.g. a SCRAM server signature that does not verify).
     ClientAuth { detail: String },
     /// The TLS handshake failed, e.g. the client rejected the server's certificate.
     Tls {
@@ -75,8 +78,9 @@ pub enum Failure {
         want: &'static str,
         got: &'static str,
     },
-    /// A readiness condition (`--query`, `--table`, `--extension`) does not hold yet.
-    NotMet { check: String, got: NotMet },
+    /// A readiness condition (`--query`, `--table`, `--extension`, `--migrations`) does not hold
+    /// yet; `check` is its index in the target's list of conditions.
+    NotMet { check: usize, got: NotMet },
 }
 
 /// What a condition's query returned instead of a true value.
@@ -85,8 +89,27 @@ pub enum NotMet {
     NoRow,
     Null,
     False,
-    /// A migration tool's state, in words (e.g. "dirty at version 3: ...").
-    Because(String),
+    /// A migration tool's history records nothing yet.
+    NoHistory,
+    /// The migration tool's state query says why not (server text, e.g. "migration 3 failed").
+    State(String),
+    /// The `--migrations TOOL:VERSION` version is not recorded as applied.
+    VersionNotApplied,
+}
+
+/// An authentication request pgwait cannot answer, as the server made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// An Authentication message code other than SASL (2 Kerberos, 6 SCM, 7 GSSAPI, 9 SSPI, …).
+    Code(u32),
+    /// SASL with none of the mechanisms pgwait speaks (server text: the reporter escapes it).
+    Sasl(Vec<String>),
+}
+
+/// SQLSTATEs named once, where code outside the [`SQLSTATES`] table needs to tell them apart.
+pub mod sqlstate {
+    /// syntax_error: a `--query` that does not parse (permanent, with its own hint).
+    pub const SYNTAX_ERROR: &str = "42601";
 }
 
 /// The bounds on what a peer may send (their sizes are the probe's, README states them).
@@ -320,7 +343,9 @@ pub fn classify(failure: &Failure) -> Class {
             sqlstate, message, ..
         } => classify_sqlstate(sqlstate, message),
         Failure::Protocol { .. } | Failure::OverLimit { .. } => Class::NotPostgres,
-        Failure::NoPassword | Failure::ClientAuth { .. } => Class::Auth,
+        Failure::NoPassword | Failure::UnsupportedAuth(_) | Failure::ClientAuth { .. } => {
+            Class::Auth
+        }
         Failure::Tls { .. } | Failure::TlsRefused => Class::Tls,
         Failure::WrongKind { .. } => Class::WrongKind,
         Failure::NotMet { .. } => Class::NotMet,
@@ -518,6 +543,7 @@ mod tests {
                 Class::Auth,
             ),
             (server("3D000"), Class::NoDatabase),
+            (Failure::UnsupportedAuth(AuthMethod::Code(7)), Class::Auth),
             (Failure::NoPassword, Class::Auth),
             (
                 Failure::Tls {
@@ -543,7 +569,7 @@ mod tests {
             (server("42883"), Class::SchemaNotReady),
             (
                 Failure::NotMet {
-                    check: "table t".into(),
+                    check: 0,
                     got: NotMet::False,
                 },
                 Class::NotMet,

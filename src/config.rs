@@ -6,18 +6,17 @@
 //! connection), libpq defaults.
 
 use std::ffi::OsString;
-use std::fmt;
 use std::time::Duration;
 
 use crate::cli::{flag_of, Id, Opts};
-use crate::condition::{self, Condition, NameError};
-use crate::conninfo::{
-    self, ConnError, ConnParams, Defaults, Endpoint, Origin, SessionAttrs, Settings,
-};
+use crate::condition::{self, Condition};
+pub use crate::config_error::ConfigError;
+use crate::conninfo::{self, ConnParams, Defaults, Origin, Settings};
 use crate::exec::Command;
-use crate::migrations::{self, SpecError};
+use crate::migrations::{self, HistoryTable};
 use crate::policy::RetryOn;
 use crate::report::{LogFormat, LogSettings, Verbosity};
+use crate::sql::{self, NameError};
 use crate::supervise;
 use crate::wait::WaitSettings;
 
@@ -64,114 +63,6 @@ pub struct Target {
     /// Each address's limit: `--connect-timeout`, else this target's `connect_timeout`, else
     /// the default.
     pub attempt_timeout: Duration,
-}
-
-impl Target {
-    /// `host:port,.../dbname (kind)`: names the target in every line about it.
-    pub fn label(&self) -> String {
-        let endpoints: Vec<String> = self
-            .conn
-            .endpoints
-            .iter()
-            .map(Endpoint::to_string)
-            .collect();
-        let label = format!("{}/{}", endpoints.join(","), self.conn.dbname);
-        match self.conn.session_attrs {
-            SessionAttrs::Any => label,
-            attrs => format!("{label} ({})", attrs.name()),
-        }
-    }
-}
-
-/// A configuration error: always names the flag or variable to fix (exit code 2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigError {
-    Conn(ConnError),
-    /// A value that doesn't parse; `value` holds it only when it is fit to show (see [`shown`]),
-    /// so neither Display nor Debug can carry a password typed into the wrong place.
-    Invalid {
-        source: Origin,
-        value: Option<String>,
-        expected: &'static str,
-    },
-    NotUnicode {
-        var: String,
-    },
-    Unreadable {
-        source: Origin,
-        path: String,
-        detail: String,
-    },
-    EmptyCommand,
-    /// A `--table` / `--extension` value that is not a name (the value is not quoted back).
-    BadName {
-        source: Origin,
-        error: NameError,
-    },
-    /// A `--migrations` value with an unknown tool or a version that doesn't parse.
-    BadMigrations {
-        source: Origin,
-        error: SpecError,
-    },
-    Conflict {
-        first: Origin,
-        second: Origin,
-    },
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Conn(e) => e.fmt(f),
-            Self::Invalid {
-                source,
-                value,
-                expected,
-            } => match value {
-                Some(value) => write!(
-                    f,
-                    "invalid value \"{value}\" for {source}: expected {expected}"
-                ),
-                None => write!(f, "invalid value for {source}: expected {expected}"),
-            },
-            Self::NotUnicode { var } => write!(f, "environment variable {var} is not valid UTF-8"),
-            Self::Unreadable {
-                source,
-                path,
-                detail,
-            } => write!(f, "cannot read \"{path}\" (from {source}): {detail}"),
-            Self::EmptyCommand => write!(f, "\"--\" must be followed by the command to run"),
-            Self::BadName { source, error } => write!(f, "invalid name in {source}: {error}"),
-            Self::BadMigrations { source, error } => write!(f, "invalid {source}: {error}"),
-            Self::Conflict { first, second } => {
-                write!(f, "{first} and {second} cannot be used together")
-            }
-        }
-    }
-}
-
-/// A value fit to quote in an error: short, and made only of what durations, formats and class
-/// lists use. Anything else (a URI typed into the wrong flag, say) may carry a password.
-fn shown(value: &str) -> Option<&str> {
-    let plain = |c: char| c.is_ascii_alphanumeric() || ".,+-".contains(c);
-    (value.len() <= 24 && value.chars().all(plain)).then_some(value)
-}
-
-impl ConfigError {
-    /// An invalid value, kept only if it is fit to show.
-    fn invalid(source: Origin, value: &str, expected: &'static str) -> Self {
-        Self::Invalid {
-            source,
-            value: shown(value).map(String::from),
-            expected,
-        }
-    }
-}
-
-impl From<ConnError> for ConfigError {
-    fn from(e: ConnError) -> Self {
-        Self::Conn(e)
-    }
 }
 
 /// Read access to environment variables, injectable for tests.
@@ -391,7 +282,7 @@ fn repeated(
         .collect();
     if let (true, Some(var)) = (values.is_empty(), flag.env) {
         if let Some(list) = env_string(env, var)? {
-            let items = condition::split_list(&list);
+            let items = sql::split_list(&list);
             values.extend(items.into_iter().map(|v| (v.to_string(), Origin::Env(var))));
         }
     }
@@ -409,24 +300,15 @@ fn migration_conditions(opts: &Opts, env: &dyn Environment) -> Result<Vec<Condit
             return Err(ConfigError::invalid(source, &name, expected));
         }
         Some((name, source)) => {
-            let parts = condition::parse_name(&name)
+            let (schema, name) = sql::qualified_name(&name)
                 .map_err(|error| ConfigError::BadName { source, error })?;
-            if parts.len() > 2 {
-                let error = NameError::TooManyParts;
-                return Err(ConfigError::BadName { source, error });
-            }
-            Some(
-                parts
-                    .iter()
-                    .map(|p| p.text().to_string())
-                    .collect::<Vec<_>>(),
-            )
+            Some(HistoryTable { schema, name })
         }
     };
     specs
         .into_iter()
         .map(|(spec, source)| {
-            migrations::parse(&spec, table.as_deref())
+            migrations::parse(&spec, table.clone())
                 .map(Condition::Migrations)
                 .map_err(|error| ConfigError::BadMigrations { source, error })
         })

@@ -1,30 +1,53 @@
 //! What pgwait has to say, as typed events. The wait loop, main and the credential loaders emit
-//! these; [`crate::report`] alone turns them into bytes (text or JSON) on stderr.
+//! these into a [`Sink`]; [`crate::report`] alone turns them into bytes (text or JSON) on stderr.
+//!
+//! Vocabulary only: events carry typed values (a [`Target`], a [`Server`], a class), never
+//! words, and this module imports what they carry — never `config`, `wait` or `report`.
 
 use std::io;
 use std::time::Duration;
 
 use crate::cli::UsageError;
-use crate::config::ConfigError;
+use crate::condition::Condition;
+use crate::config_error::ConfigError;
+use crate::conninfo::{Endpoint, SessionAttrs};
+use crate::credentials::Source;
 use crate::exec::{Command, ExecError};
 use crate::passfile::PassFileWarning;
 use crate::policy::Decision;
-use crate::probe::{AttemptError, Ready};
+use crate::probe::{AttemptError, Ready, Server};
 use crate::signals::Signal;
 use crate::tls::TlsError;
+
+/// Where events go: the reporter in the program, a recorder in the loop's tests.
+pub trait Sink {
+    fn emit(&mut self, event: &Event<'_>);
+}
+
+/// The database an event is about, as typed values; the reporter names it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Its servers, in the order an attempt tries them.
+    pub endpoints: &'a [Endpoint],
+    pub dbname: &'a str,
+    pub user: &'a str,
+    /// The kind of server it waits for (`target_session_attrs`).
+    pub attrs: SessionAttrs,
+    /// What must hold besides "accepts a query"; a failure's `NotMet { check }` indexes it.
+    pub conditions: &'a [Condition],
+}
 
 /// One thing that happened.
 #[derive(Debug)]
 pub enum Event<'a> {
     /// About to wait for `target` (shown with `-v`).
     Start {
-        target: &'a str,
-        user: &'a str,
+        target: Target<'a>,
         timeout: Option<Duration>,
     },
     /// An attempt failed, and what the policy decided about it.
     AttemptFailed {
-        target: &'a str,
+        target: Target<'a>,
         attempt: u32,
         elapsed: Duration,
         error: &'a AttemptError,
@@ -32,28 +55,28 @@ pub enum Event<'a> {
     },
     /// The periodic reminder that pgwait is still waiting.
     StillWaiting {
-        target: &'a str,
+        target: Target<'a>,
         elapsed: Duration,
         attempts: u32,
         last: &'a AttemptError,
     },
     /// The target accepted an authenticated query.
     Ready {
-        target: &'a str,
+        target: Target<'a>,
         elapsed: Duration,
         attempts: u32,
         ready: &'a Ready,
     },
     /// The deadline passed, or the single `--once` attempt failed with a transient class.
     NotReady {
-        target: &'a str,
+        target: Target<'a>,
         elapsed: Duration,
         attempts: u32,
         last: Option<&'a AttemptError>,
     },
     /// A permanent failure ended the wait.
     Rejected {
-        target: &'a str,
+        target: Target<'a>,
         attempts: u32,
         elapsed: Duration,
         error: &'a AttemptError,
@@ -64,11 +87,14 @@ pub enum Event<'a> {
     Warning(&'a PassFileWarning),
     /// Ready over a Unix socket, but the server listens on no TCP address: likely the official
     /// image's temporary init-phase server.
-    SocketOnly { target: &'a str, address: &'a str },
+    SocketOnly {
+        target: Target<'a>,
+        server: &'a Server,
+    },
     /// A password file was re-read and the password in use changed (never says what it is).
     CredentialsChanged {
-        target: &'a str,
-        source: &'a crate::credentials::Source,
+        target: Target<'a>,
+        source: &'a Source,
     },
     /// pgwait is about to become the command.
     Exec { command: &'a Command },

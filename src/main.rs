@@ -7,6 +7,7 @@ mod classify;
 mod cli;
 mod condition;
 mod config;
+mod config_error;
 mod conninfo;
 mod credentials;
 mod event;
@@ -18,6 +19,7 @@ mod policy;
 mod probe;
 mod report;
 mod signals;
+mod sql;
 mod supervise;
 mod tls;
 mod wait;
@@ -31,7 +33,7 @@ use std::process::ExitCode;
 
 use config::{Config, Environment, ProcessEnv, Target};
 use credentials::Credentials;
-use event::Event;
+use event::{Event, Sink};
 use exit::Exit;
 use probe::PgProbe;
 use report::{LogSettings, Reporter};
@@ -146,23 +148,21 @@ fn wait_for(
         // Lookup threads never take a signal meant for the wait (or, later, the supervisor).
         .on_thread_start(signals::block_all_here)
         .build()?;
-    let labels: Vec<String> = config.targets.iter().map(Target::label).collect();
-    for (target, label) in config.targets.iter().zip(&labels) {
-        reporter.emit(&Event::Start {
-            target: label,
-            user: &target.conn.user,
-            timeout: config.wait.timeout,
-        });
-    }
-    let jobs = probes
+    let jobs: Vec<_> = probes
         .into_iter()
-        .zip(config.targets.iter().zip(&labels))
-        .map(|(probe, (target, label))| wait::Job {
+        .zip(&config.targets)
+        .map(|(probe, target)| wait::Job {
             probe,
-            target: label,
+            target: event_target(target, &config.conditions),
             attempt_timeout: target.attempt_timeout,
         })
         .collect();
+    for job in &jobs {
+        reporter.emit(&Event::Start {
+            target: job.target,
+            timeout: config.wait.timeout,
+        });
+    }
     let outcomes = runtime.block_on(async {
         let interrupt = async {
             match signals.recv().await {
@@ -178,6 +178,21 @@ fn wait_for(
     // exit and exec end every thread anyway.
     runtime.shutdown_background();
     Ok(outcomes)
+}
+
+/// What events name a target by.
+fn event_target<'a>(
+    target: &'a Target,
+    conditions: &'a [condition::Condition],
+) -> event::Target<'a> {
+    let conn = &target.conn;
+    event::Target {
+        endpoints: &conn.endpoints,
+        dbname: &conn.dbname,
+        user: &conn.user,
+        attrs: conn.session_attrs,
+        conditions,
+    }
 }
 
 /// `--supervise`: the command runs as a child; pgwait forwards, reaps, and exits as it does.

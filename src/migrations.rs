@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::condition::{literal, quote_ident};
+use crate::sql::{literal, Ident};
 
 /// How a tool names a migration: a number compared numerically, or a name that must be recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,13 +146,17 @@ pub const DETECTORS: &[Detector] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migrations {
     pub tool: &'static str,
-    /// The history table: the tool's default or `--migrations-table`, as a quoted identifier
-    /// path (`"schema"."table"`).
-    table: String,
-    /// The table as given, for labels.
-    table_label: String,
+    /// `--migrations-table`, when it replaces the tool's default history table.
+    custom_table: Option<HistoryTable>,
     /// The version, validated and normalised for its tool.
     version: Option<String>,
+}
+
+/// A history table named by `--migrations-table`: `NAME` or `SCHEMA.NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryTable {
+    pub schema: Option<Ident>,
+    pub name: Ident,
 }
 
 /// Why a `--migrations` value is wrong (exit 2).
@@ -187,22 +191,16 @@ fn detector(tool: &str) -> Option<&'static Detector> {
 }
 
 /// Parses `TOOL` or `TOOL:VERSION`; `table` is `--migrations-table` (already a parsed name).
-pub fn parse(spec: &str, table: Option<&[String]>) -> Result<Migrations, SpecError> {
+pub fn parse(spec: &str, table: Option<HistoryTable>) -> Result<Migrations, SpecError> {
     let (tool, version) = match spec.split_once(':') {
         Some((tool, version)) => (tool, Some(version)),
         None => (spec, None),
     };
     let detector = detector(&tool.to_ascii_lowercase()).ok_or(SpecError::UnknownTool)?;
     let version = version.map(|v| normalise(detector, v)).transpose()?;
-    let parts: Vec<String> = match table {
-        Some(parts) => parts.to_vec(),
-        None => vec![detector.table.to_string()],
-    };
-    let quoted: Vec<String> = parts.iter().map(|p| quote_ident(p)).collect();
     Ok(Migrations {
         tool: detector.tool,
-        table: quoted.join("."),
-        table_label: parts.join("."),
+        custom_table: table,
         version,
     })
 }
@@ -245,14 +243,29 @@ impl Migrations {
         detector(self.tool).expect("parsed from the table")
     }
 
+    /// The history table as a quoted identifier path, `"schema"."table"`, with `suffix` added to
+    /// its name (liquibase's lock table is the changelog's name + `lock`).
+    fn table_sql(&self, suffix: &str) -> String {
+        match &self.custom_table {
+            None => Ident::exact(&format!("{}{suffix}", self.detector().table)).quoted(),
+            Some(HistoryTable { schema, name }) => {
+                let name = Ident::exact(&format!("{}{suffix}", name.text())).quoted();
+                match schema {
+                    Some(schema) => format!("{}.{name}", schema.quoted()),
+                    None => name,
+                }
+            }
+        }
+    }
+
     /// The state query: `ok` or why not.
     pub fn state_sql(&self) -> String {
-        let lock = format!("{}lock\"", self.table.trim_end_matches('"'));
+        let table = self.table_sql("");
         self.detector()
             .state
-            .replace("{T}", &self.table)
-            .replace("{L}", &lock)
-            .replace("{R}", &literal(&self.table))
+            .replace("{T}", &table)
+            .replace("{L}", &self.table_sql("lock"))
+            .replace("{R}", &literal(&table))
     }
 
     /// The "is VERSION applied" query, if a version was given.
@@ -265,22 +278,14 @@ impl Migrations {
         Some(
             self.detector()
                 .applied
-                .replace("{T}", &self.table)
+                .replace("{T}", &self.table_sql(""))
                 .replace("{V}", &value),
         )
     }
 
-    /// `migrations flyway:2.1` (or `... in app.history` with a custom table).
-    pub fn label(&self) -> String {
-        let mut label = format!("migrations {}", self.tool);
-        if let Some(version) = &self.version {
-            label.push(':');
-            label.push_str(version);
-        }
-        if self.table_label != self.detector().table {
-            label.push_str(&format!(" ({})", self.table_label));
-        }
-        label
+    /// The history table `--migrations-table` named instead of the tool's default.
+    pub fn custom_table(&self) -> Option<&HistoryTable> {
+        self.custom_table.as_ref()
     }
 
     /// The version asked for, for "not applied yet" messages.
@@ -363,8 +368,11 @@ mod tests {
             sql.contains("version_num = E'x''); drop table t; --'"),
             "{sql}"
         );
-        let custom = vec!["app".to_string(), "my\"history".to_string()];
-        let m = parse("liquibase", Some(&custom)).unwrap();
+        let custom = HistoryTable {
+            schema: Some(Ident::exact("app")),
+            name: Ident::exact("my\"history"),
+        };
+        let m = parse("liquibase", Some(custom)).unwrap();
         assert!(
             m.state_sql().contains("\"app\".\"my\"\"history\""),
             "{}",
@@ -375,6 +383,5 @@ mod tests {
             "{}",
             m.state_sql()
         );
-        assert_eq!(m.label(), "migrations liquibase (app.my\"history)");
     }
 }

@@ -15,9 +15,9 @@ use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 use crate::classify::{Class, Failure};
-use crate::event::Event;
+use crate::event::{Event, Sink};
 use crate::policy::Decision;
-use crate::probe::AttemptError;
+use crate::probe::{AttemptError, Server};
 
 /// How much pgwait says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +93,10 @@ pub struct Record<'a> {
     /// Stable snake_case name of the kind of event (README lists them).
     pub event: &'static str,
     pub msg: String,
-    pub target: Option<&'a str>,
-    pub address: Option<&'a str>,
+    /// The target's label (see [`words::target`]).
+    pub target: Option<String>,
+    /// The server the line is about: JSON's `address` (its label), `host`, `port` and `ip`.
+    pub server: Option<&'a Server>,
     pub class: Option<Class>,
     pub sqlstate: Option<&'a str>,
     pub attempts: Option<u32>,
@@ -143,7 +145,7 @@ impl<W: Write> Reporter<W> {
     }
 
     /// Writes the line for `event`, if the verbosity shows it.
-    pub fn emit(&mut self, event: &Event<'_>) {
+    fn write(&mut self, event: &Event<'_>) {
         let Some(record) = self.record(event) else {
             return;
         };
@@ -157,7 +159,7 @@ impl<W: Write> Reporter<W> {
             return;
         }
         let line = match self.settings.format {
-            LogFormat::Text => match record.target.filter(|_| self.name_targets) {
+            LogFormat::Text => match record.target.as_ref().filter(|_| self.name_targets) {
                 Some(target) => format!(
                     "pgwait: [{}] {}\n",
                     escape_controls(target),
@@ -176,11 +178,7 @@ impl<W: Write> Reporter<W> {
     fn record<'e>(&mut self, event: &'e Event<'e>) -> Option<Record<'e>> {
         let verbose = self.settings.verbosity == Verbosity::Verbose;
         Some(match event {
-            Event::Start {
-                target,
-                user,
-                timeout,
-            } => words::start(target, user, *timeout),
+            Event::Start { target, timeout } => words::start(target, *timeout),
             Event::AttemptFailed {
                 target,
                 attempt,
@@ -189,10 +187,11 @@ impl<W: Write> Reporter<W> {
                 decision,
             } => {
                 let class = error.class();
-                let changed = match self.last_class.iter_mut().find(|(t, _)| t == target) {
+                let label = words::target(target);
+                let changed = match self.last_class.iter_mut().find(|(t, _)| *t == label) {
                     Some((_, last)) => std::mem::replace(last, class) != class,
                     None => {
-                        self.last_class.push((target.to_string(), class));
+                        self.last_class.push((label, class));
                         true
                     }
                 };
@@ -211,14 +210,20 @@ impl<W: Write> Reporter<W> {
     }
 }
 
+impl<W: Write> Sink for Reporter<W> {
+    fn emit(&mut self, event: &Event<'_>) {
+        self.write(event);
+    }
+}
+
 /// The failure that names an attempt in the log, and its SQLSTATE if the server sent one.
-fn primary_fields(error: &AttemptError) -> (&str, Class, Option<&str>) {
+fn primary_fields(error: &AttemptError) -> (&Server, Class, Option<&str>) {
     let primary = error.primary();
     let sqlstate = match &primary.failure {
         Failure::Server { sqlstate, .. } => Some(sqlstate.as_str()),
         _ => None,
     };
-    (primary.address.as_str(), primary.class, sqlstate)
+    (&primary.server, primary.class, sqlstate)
 }
 
 /// Control characters (and invisible reordering ones) as visible escapes: `\n`, `\x1b`,

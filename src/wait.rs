@@ -5,7 +5,6 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::io::Write;
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
@@ -13,10 +12,9 @@ use std::time::Duration;
 use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::credentials::Note;
-use crate::event::Event;
+use crate::event::{Event, Sink, Target};
 use crate::policy::{Decision, Policy, RetryOn};
 use crate::probe::{AttemptError, Plan, Probe, Ready};
-use crate::report::Reporter;
 use crate::signals::Signal;
 
 /// How to wait, whatever the target.
@@ -62,10 +60,10 @@ pub enum Outcome {
     Abandoned,
 }
 
-/// One database to wait for: its probe, its name in the log, and its per-address limit.
+/// One database to wait for: its probe, what events name it by, and its per-address limit.
 pub struct Job<'a, P> {
     pub probe: P,
-    pub target: &'a str,
+    pub target: Target<'a>,
     pub attempt_timeout: Duration,
 }
 
@@ -87,22 +85,22 @@ struct Progress {
     finished: Option<Duration>,
 }
 
-/// One wait for one target; the reporter is shared by the targets waited for together.
-struct Waiter<'a, 'r, W: Write> {
-    target: &'a str,
+/// One wait for one target; the sink is shared by the targets waited for together.
+struct Waiter<'a, 'r, S: Sink + ?Sized> {
+    target: Target<'a>,
     settings: &'a WaitSettings,
     attempt_timeout: Duration,
-    reporter: &'a RefCell<&'r mut Reporter<W>>,
+    sink: &'a RefCell<&'r mut S>,
     start: Instant,
 }
 
 /// Waits for one target (see [`wait_all`]); each address gets 5 s.
 #[cfg(test)]
-pub async fn wait<P: Probe, W: Write>(
+pub async fn wait<P: Probe, S: Sink + ?Sized>(
     probe: &mut P,
-    target: &str,
+    target: Target<'_>,
     settings: &WaitSettings,
-    reporter: &mut Reporter<W>,
+    sink: &mut S,
     interrupt: impl Future<Output = Signal>,
 ) -> Outcome {
     let job = Job {
@@ -110,29 +108,29 @@ pub async fn wait<P: Probe, W: Write>(
         target,
         attempt_timeout: Duration::from_secs(5),
     };
-    let mut outcomes = wait_all(vec![job], settings, reporter, interrupt).await;
+    let mut outcomes = wait_all(vec![job], settings, sink, interrupt).await;
     outcomes.remove(0)
 }
 
 /// Waits for every target in parallel under one deadline, until all are ready, one is rejected
 /// (that ends the wait for all), the deadline passes, or `interrupt` resolves. Each target
 /// keeps its own schedule and says what happens to it; returns an outcome per target, in order.
-pub async fn wait_all<P: Probe, W: Write>(
+pub async fn wait_all<P: Probe, S: Sink + ?Sized>(
     jobs: Vec<Job<'_, P>>,
     settings: &WaitSettings,
-    reporter: &mut Reporter<W>,
+    sink: &mut S,
     interrupt: impl Future<Output = Signal>,
 ) -> Vec<Outcome> {
-    let reporter = RefCell::new(reporter);
+    let sink = RefCell::new(sink);
     let start = Instant::now();
-    let mut waiters: Vec<(Waiter<'_, '_, W>, P)> = jobs
+    let mut waiters: Vec<(Waiter<'_, '_, S>, P)> = jobs
         .into_iter()
         .map(|job| {
             let waiter = Waiter {
                 target: job.target,
                 settings,
                 attempt_timeout: job.attempt_timeout,
-                reporter: &reporter,
+                sink: &sink,
                 start,
             };
             (waiter, job.probe)
@@ -156,14 +154,34 @@ pub async fn wait_all<P: Probe, W: Write>(
             () = all => None,
         }
     };
-    let elapsed = start.elapsed();
+    let outcomes = outcomes(ends, progress, raced, start.elapsed());
+    // One "interrupted" line for the process, one line per other outcome naming its target.
+    let mut said_interrupted = false;
+    for ((waiter, _), outcome) in waiters.iter_mut().zip(&outcomes) {
+        if let Outcome::Interrupted { .. } = outcome {
+            if std::mem::replace(&mut said_interrupted, true) {
+                continue;
+            }
+        }
+        waiter.report(outcome);
+    }
+    outcomes
+}
+
+/// Each target's outcome from how its loop ended (if it did) and what raced it: a signal, the
+/// deadline, or another target's rejection (which abandons the targets still waiting).
+fn outcomes(
+    ends: Vec<Option<End>>,
+    progress: Vec<Progress>,
+    signal: Option<Signal>,
+    elapsed: Duration,
+) -> Vec<Outcome> {
     let rejected = ends.iter().any(|e| matches!(e, Some(End::Rejected(_))));
-    let outcomes: Vec<Outcome> = ends
-        .into_iter()
+    ends.into_iter()
         .zip(progress)
         .map(|(end, progress)| {
             let attempts = progress.attempts;
-            match (end, raced) {
+            match (end, signal) {
                 (Some(End::Ready(ready)), _) => Outcome::Ready {
                     ready,
                     attempts,
@@ -183,18 +201,7 @@ pub async fn wait_all<P: Probe, W: Write>(
                 },
             }
         })
-        .collect();
-    // One "interrupted" line for the process, one line per other outcome naming its target.
-    let mut said_interrupted = false;
-    for ((waiter, _), outcome) in waiters.iter_mut().zip(&outcomes) {
-        if let Outcome::Interrupted { .. } = outcome {
-            if std::mem::replace(&mut said_interrupted, true) {
-                continue;
-            }
-        }
-        waiter.report(outcome);
-    }
-    outcomes
+        .collect()
 }
 
 /// Drives the attempt loops together; returns when all have ended or one was rejected, with
@@ -221,7 +228,7 @@ async fn until_all_or_rejected<F: Future<Output = End> + Unpin>(
     .await
 }
 
-impl<W: Write> Waiter<'_, '_, W> {
+impl<S: Sink + ?Sized> Waiter<'_, '_, S> {
     async fn attempt_loop<P: Probe>(&mut self, probe: &mut P, progress: &mut Progress) -> End {
         let mut policy = Policy::new(
             self.settings.retry_on,
@@ -246,7 +253,7 @@ impl<W: Write> Waiter<'_, '_, W> {
                 Err(error) => error,
             };
             let decision = policy.next(error.class(), error.answer(), self.start.elapsed());
-            self.reporter.borrow_mut().emit(&Event::AttemptFailed {
+            self.sink.borrow_mut().emit(&Event::AttemptFailed {
                 target: self.target,
                 attempt: progress.attempts,
                 elapsed: self.start.elapsed(),
@@ -277,7 +284,7 @@ impl<W: Write> Waiter<'_, '_, W> {
             },
             Note::Warning(warning) => Event::Warning(warning),
         };
-        self.reporter.borrow_mut().emit(&event);
+        self.sink.borrow_mut().emit(&event);
     }
 
     /// Says "still waiting" once per status interval.
@@ -290,7 +297,7 @@ impl<W: Write> Waiter<'_, '_, W> {
             return;
         }
         progress.last_status = elapsed;
-        self.reporter.borrow_mut().emit(&Event::StillWaiting {
+        self.sink.borrow_mut().emit(&Event::StillWaiting {
             target: self.target,
             elapsed,
             attempts: progress.attempts,
@@ -302,10 +309,10 @@ impl<W: Write> Waiter<'_, '_, W> {
         let target = self.target;
         if let Outcome::Ready { ready, .. } = outcome {
             if ready.socket_only {
-                let address = &ready.address;
-                self.reporter
+                let server = &ready.server;
+                self.sink
                     .borrow_mut()
-                    .emit(&Event::SocketOnly { target, address });
+                    .emit(&Event::SocketOnly { target, server });
             }
         }
         let event = match outcome {
@@ -345,7 +352,7 @@ impl<W: Write> Waiter<'_, '_, W> {
             },
             Outcome::Abandoned => return,
         };
-        self.reporter.borrow_mut().emit(&event);
+        self.sink.borrow_mut().emit(&event);
     }
 }
 

@@ -2,27 +2,18 @@
 //! sslmode fallbacks (`allow`: plain then TLS; `prefer`: TLS then plain) and
 //! `target_session_attrs` (including prefer-standby's second pass).
 
-use std::cell::Cell;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::pg::{self, Answer, Session, Transport};
-use super::{tcp, AddrFailure, AttemptError, Plan, Probe, Ready};
+use super::tcp::{self, Stream};
+use super::{AddrFailure, AttemptError, Plan, Probe, Ready, Route, Server};
 use crate::classify::{classify, Class, Failure};
 use crate::condition::Condition;
 use crate::conninfo::{ConnParams, Endpoint, SessionAttrs, SslMode};
 use crate::credentials::{Credentials, Note};
 use crate::tls::Tls;
-
-/// Where one connection goes: typed, so a TCP endpoint always has its resolved address.
-#[derive(Debug, Clone)]
-enum Route {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
-}
 
 /// Resolve, connect, negotiate TLS, authenticate, check the session kind, Terminate.
 #[derive(Debug)]
@@ -32,8 +23,24 @@ pub struct PgProbe {
     credentials: Credentials,
     conditions: Vec<Condition>,
     resolver: tcp::Resolver,
-    /// The server's answer time of the last failed connection, if a server answered.
-    answer: Cell<Option<Duration>>,
+}
+
+/// A connection that failed, and how long the server took to answer if one did: its own time,
+/// after the connect and less the connect's round trip (the policy's stretch reads it).
+#[derive(Debug)]
+struct Failed {
+    failure: Failure,
+    answer: Option<Duration>,
+}
+
+impl From<Failure> for Failed {
+    /// A failure before any server answered.
+    fn from(failure: Failure) -> Self {
+        Self {
+            failure,
+            answer: None,
+        }
+    }
 }
 
 impl PgProbe {
@@ -49,7 +56,6 @@ impl PgProbe {
             credentials,
             conditions,
             resolver: tcp::Resolver::default(),
-            answer: Cell::new(None),
         }
     }
 
@@ -65,10 +71,7 @@ impl PgProbe {
                 return Some(ready);
             }
             // libpq: once a server has rejected us outright, the remaining hosts are not tried.
-            if failures
-                .last()
-                .is_some_and(|f| plan.rejects.contains(f.class))
-            {
+            if rejected(failures, plan) {
                 break;
             }
         }
@@ -82,59 +85,58 @@ impl PgProbe {
         plan: Plan,
         failures: &mut Vec<AddrFailure>,
     ) -> Option<Ready> {
-        let routes = match endpoint {
+        let routes = match self.routes(endpoint, plan).await {
+            Ok(routes) => routes,
+            Err(failure) => {
+                failures.push(AddrFailure::new(server(endpoint, None), failure, None));
+                return None;
+            }
+        };
+        for route in routes {
+            // Each address gets its own time, as libpq's connect_timeout.
+            let deadline = Instant::now() + plan.per_address;
+            let result = self
+                .with_sslmode(endpoint, &route, attrs, plan, deadline)
+                .await;
+            let server = server(endpoint, Some(route));
+            match result {
+                Ok(answer) => {
+                    let socket_only = answer.socket_only;
+                    return Some(Ready {
+                        server,
+                        socket_only,
+                    });
+                }
+                Err(failed) => {
+                    failures.push(AddrFailure::new(server, failed.failure, failed.answer));
+                }
+            }
+            if rejected(failures, plan) {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Where `endpoint` leads: its socket file, or every address its host name resolves to.
+    async fn routes(&self, endpoint: &Endpoint, plan: Plan) -> Result<Vec<Route>, Failure> {
+        match endpoint {
             Endpoint::Socket { dir, port } => {
-                vec![Route::Unix(dir.join(format!(".s.PGSQL.{port}")))]
+                Ok(vec![Route::Unix(dir.join(format!(".s.PGSQL.{port}")))])
             }
             Endpoint::Tcp {
                 host,
                 hostaddr,
                 port,
-            } => match self
-                .resolver
-                .resolve(host, *hostaddr, *port, Instant::now() + plan.per_address)
-                .await
-            {
-                Ok(addrs) => addrs.into_iter().map(Route::Tcp).collect(),
-                Err(failure) => {
-                    failures.push(AddrFailure::new(endpoint.to_string(), failure));
-                    return None;
-                }
-            },
-        };
-        for route in routes {
-            let address = match &route {
-                Route::Tcp(addr) => tcp::label(endpoint, *addr),
-                Route::Unix(_) => endpoint.to_string(),
-            };
-            // Each address gets its own time, as libpq's connect_timeout.
-            let deadline = Instant::now() + plan.per_address;
-            match self
-                .with_sslmode(endpoint, &route, attrs, plan, deadline)
-                .await
-            {
-                Ok(answer) => {
-                    let checked = self.conditions.iter().map(Condition::label).collect();
-                    let socket_only = answer.socket_only;
-                    return Some(Ready {
-                        address,
-                        checked,
-                        socket_only,
-                    });
-                }
-                Err(failure) => failures.push(AddrFailure {
-                    answer: self.answer.take(),
-                    ..AddrFailure::new(address, failure)
-                }),
-            }
-            if failures
-                .last()
-                .is_some_and(|f| plan.rejects.contains(f.class))
-            {
-                return None;
+            } => {
+                let deadline = Instant::now() + plan.per_address;
+                let addrs = self
+                    .resolver
+                    .resolve(host, *hostaddr, *port, deadline)
+                    .await?;
+                Ok(addrs.into_iter().map(Route::Tcp).collect())
             }
         }
-        None
     }
 
     /// libpq's sslmode semantics over one address; Unix sockets never use TLS.
@@ -145,54 +147,39 @@ impl PgProbe {
         attrs: SessionAttrs,
         plan: Plan,
         deadline: Instant,
-    ) -> Result<Answer, Failure> {
+    ) -> Result<Answer, Failed> {
+        let session = |transport| self.session(endpoint, route, attrs, (plan, deadline), transport);
         let tls = match (&self.tls, route) {
             (Some(tls), Route::Tcp(_)) => tls,
-            _ => {
-                return self
-                    .session(endpoint, route, attrs, (plan, deadline), Transport::Plain)
-                    .await
-            }
+            _ => return session(Transport::Plain).await,
         };
         let required = Transport::Tls {
             tls,
             required: true,
         };
         match tls.mode {
-            SslMode::Allow => match self
-                .session(endpoint, route, attrs, (plan, deadline), Transport::Plain)
-                .await
-            {
+            SslMode::Allow => match session(Transport::Plain).await {
                 // e.g. pg_hba.conf has only hostssl lines: try again with TLS.
-                Err(failure @ Failure::Server { .. }) if classify(&failure) == Class::Auth => {
-                    self.session(endpoint, route, attrs, (plan, deadline), required)
-                        .await
-                }
+                Err(Failed {
+                    failure: failure @ Failure::Server { .. },
+                    ..
+                }) if classify(&failure) == Class::Auth => session(required).await,
                 other => other,
             },
-            SslMode::Prefer => match self
-                .session(
-                    endpoint,
-                    route,
-                    attrs,
-                    (plan, deadline),
-                    Transport::Tls {
-                        tls,
-                        required: false,
-                    },
-                )
-                .await
-            {
-                Err(Failure::Tls { .. }) => {
-                    self.session(endpoint, route, attrs, (plan, deadline), Transport::Plain)
-                        .await
+            SslMode::Prefer => {
+                let preferred = Transport::Tls {
+                    tls,
+                    required: false,
+                };
+                match session(preferred).await {
+                    Err(Failed {
+                        failure: Failure::Tls { .. },
+                        ..
+                    }) => session(Transport::Plain).await,
+                    other => other,
                 }
-                other => other,
-            },
-            _ => {
-                self.session(endpoint, route, attrs, (plan, deadline), required)
-                    .await
             }
+            _ => session(required).await,
         }
     }
 
@@ -205,7 +192,7 @@ impl PgProbe {
         attrs: SessionAttrs,
         (plan, deadline): (Plan, Instant),
         transport: Transport<'_>,
-    ) -> Result<Answer, Failure> {
+    ) -> Result<Answer, Failed> {
         let password =
             self.credentials
                 .password_for(endpoint, &self.params.dbname, &self.params.user);
@@ -222,30 +209,39 @@ impl PgProbe {
             conditions: &self.conditions,
             over_socket: matches!(route, Route::Unix(_)),
         };
-        // A failure before the server answers leaves no answer time, whatever an earlier
-        // session (an sslmode fallback) left.
-        self.answer.set(None);
         let began = Instant::now();
-        let (result, connected) = match route {
-            Route::Tcp(addr) => {
-                let stream = tcp::connect_tcp(*addr, plan, deadline).await?;
-                let connected = Instant::now();
-                (pg::check(stream, &session, deadline).await, connected)
-            }
-            Route::Unix(path) => {
-                let stream = tcp::connect_unix(path, plan, deadline).await?;
-                let connected = Instant::now();
-                (pg::check(stream, &session, deadline).await, connected)
-            }
-        };
-        if let Err(Failure::Server { .. }) = result {
-            // The server's own time: after the connect, less the connect's round trip.
-            let connect = connected - began;
-            self.answer
-                .set(Some(connected.elapsed().saturating_sub(connect)));
-        }
-        result
+        let stream: Stream = tcp::connect(route, plan.tcp_connect_limit, deadline).await?;
+        let connected = Instant::now();
+        pg::check(stream, &session, deadline)
+            .await
+            .map_err(|failure| {
+                // Only a server's own answer has an answer time: its time after the connect,
+                // less the connect's round trip (distance is not load).
+                let answer = matches!(failure, Failure::Server { .. })
+                    .then(|| connected.elapsed().saturating_sub(connected - began));
+                Failed { failure, answer }
+            })
     }
+}
+
+/// The server an attempt met at `endpoint`, by the route it took (if the name resolved).
+fn server(endpoint: &Endpoint, route: Option<Route>) -> Server {
+    let host = match endpoint {
+        Endpoint::Tcp { host, .. } => host.clone(),
+        Endpoint::Socket { dir, .. } => dir.display().to_string(),
+    };
+    Server {
+        host,
+        port: endpoint.port(),
+        route,
+    }
+}
+
+/// Whether the last failure ends the attempt: a class the policy rejects outright.
+fn rejected(failures: &[AddrFailure], plan: Plan) -> bool {
+    failures
+        .last()
+        .is_some_and(|f| plan.rejects.contains(f.class))
 }
 
 impl Probe for PgProbe {

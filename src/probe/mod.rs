@@ -11,12 +11,16 @@ mod tcp;
 mod tls_stream;
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use tokio::time::{timeout_at, Instant};
 
 pub use attempt::PgProbe;
 pub use guard::{MAX_BEFORE_READY, MAX_MESSAGE, MAX_SESSION};
 
-use crate::classify::{classify, Class, ClassSet, Failure};
+use crate::classify::{classify, Class, ClassSet, Failure, Phase};
 use crate::credentials::Note;
 
 /// How one attempt is to be made: its time limits, and when to stop trying further servers.
@@ -32,13 +36,29 @@ pub struct Plan {
     pub rejects: ClassSet,
 }
 
+/// Where one connection goes: typed, so a TCP route always has its resolved address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Tcp(SocketAddr),
+    /// The socket file, `dir/.s.PGSQL.port`.
+    Unix(PathBuf),
+}
+
+/// One server as an attempt met it: the host and port as configured, and where the connection
+/// went (`None` when the host name did not resolve). The reporter words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    /// The host name or IP address as configured, or the socket directory.
+    pub host: String,
+    pub port: u16,
+    pub route: Option<Route>,
+}
+
 /// A successful attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ready {
-    /// The server that answered, e.g. `db:5432 (172.18.0.2)`.
-    pub address: String,
-    /// The conditions that held there, by label (`table public.users`); empty without any.
-    pub checked: Vec<String>,
+    /// The server that answered.
+    pub server: Server,
     /// Reached over a Unix socket by a server listening on no TCP address (see README).
     pub socket_only: bool,
 }
@@ -46,8 +66,8 @@ pub struct Ready {
 /// One server address that failed, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddrFailure {
-    /// The address tried, e.g. `db:5432 (172.18.0.2)` or a socket path.
-    pub address: String,
+    /// The address tried.
+    pub server: Server,
     pub failure: Failure,
     pub class: Class,
     /// How long the server took to answer once connected, less the connect's round trip: its
@@ -57,16 +77,28 @@ pub struct AddrFailure {
 }
 
 impl AddrFailure {
-    /// Classifies `failure` at `address`.
-    pub fn new(address: String, failure: Failure) -> Self {
+    /// Classifies `failure` at `server`, which answered in `answer` if it answered at all.
+    pub fn new(server: Server, failure: Failure, answer: Option<Duration>) -> Self {
         let class = classify(&failure);
         Self {
-            address,
+            server,
             failure,
             class,
-            answer: None,
+            answer,
         }
     }
+}
+
+/// Runs `step` until `deadline`; past it, the step failed by timing out in `phase`. The one
+/// place an attempt's steps meet their per-address deadline.
+pub async fn within<T>(
+    deadline: Instant,
+    phase: Phase,
+    step: impl Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    timeout_at(deadline, step)
+        .await
+        .unwrap_or(Err(Failure::TimedOut { phase }))
 }
 
 /// A failed attempt: every address tried, in order (never empty).
@@ -128,34 +160,58 @@ impl<P: Probe> Probe for &mut P {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::Phase;
+
+    fn server(host: &str, ip: [u8; 4]) -> Server {
+        Server {
+            host: host.into(),
+            port: 5432,
+            route: Some(Route::Tcp(SocketAddr::from((ip, 5432)))),
+        }
+    }
 
     #[test]
     fn the_furthest_failure_is_primary_and_the_others_keep_their_order() {
-        let refused = |address: &str| {
-            AddrFailure::new(
-                address.into(),
-                Failure::Io {
-                    phase: Phase::Connect,
-                    kind: std::io::ErrorKind::ConnectionRefused,
-                    detail: "Connection refused".into(),
-                },
-            )
+        let refused = |host: &str| {
+            let failure = Failure::Io {
+                phase: Phase::Connect,
+                kind: std::io::ErrorKind::ConnectionRefused,
+                detail: "Connection refused".into(),
+            };
+            AddrFailure::new(server(host, [10, 0, 0, 1]), failure, None)
         };
         let starting = AddrFailure::new(
-            "localhost:5432 (127.0.0.1)".into(),
+            server("localhost", [127, 0, 0, 1]),
             Failure::Server {
                 phase: Phase::Startup,
                 sqlstate: "57P03".into(),
                 message: "the database system is starting up".into(),
             },
+            Some(Duration::from_millis(1)),
         );
         let err = AttemptError {
             failures: vec![refused("a"), starting, refused("b")],
         };
         assert_eq!(err.class(), Class::NotReady);
-        assert_eq!(err.primary().address, "localhost:5432 (127.0.0.1)");
-        let others: Vec<&str> = err.others().map(|f| f.address.as_str()).collect();
+        assert_eq!(err.primary().server.host, "localhost");
+        assert_eq!(err.answer(), Some(Duration::from_millis(1)));
+        let others: Vec<&str> = err.others().map(|f| f.server.host.as_str()).collect();
         assert_eq!(others, ["a", "b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_past_its_deadline_times_out_in_its_phase() {
+        let deadline = Instant::now() + Duration::from_millis(100);
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(())
+        };
+        assert_eq!(
+            within(deadline, Phase::Startup, slow).await,
+            Err(Failure::TimedOut {
+                phase: Phase::Startup
+            })
+        );
+        let fast = async { Ok::<_, Failure>(7) };
+        assert_eq!(within(deadline, Phase::Query, fast).await, Ok(7));
     }
 }

@@ -9,7 +9,7 @@ use std::error::Error as _;
 use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::{timeout_at, Instant};
+use tokio::time::Instant;
 use tokio_postgres::config::{
     ChannelBinding as PgChannelBinding, SslMode as PgSslMode, SslNegotiation,
 };
@@ -20,7 +20,8 @@ use futures_util::StreamExt;
 
 use super::guard::{self, Exceeded, Observed, ReplyGuard, Seen};
 use super::tls_stream::RustlsConnect;
-use crate::classify::{Failure, Limit, NotMet, Phase};
+use super::within;
+use crate::classify::{AuthMethod, Failure, Limit, NotMet, Phase};
 use crate::condition::{self, Condition};
 use crate::conninfo::{ChannelBinding, ConnParams, Secret, SessionAttrs};
 use crate::migrations::Migrations;
@@ -79,22 +80,21 @@ where
     };
     if !tls.direct {
         // pgwait asks for TLS itself so it knows exactly what the server answered.
-        match timeout_at(deadline, ssl_request(&mut stream)).await {
-            Err(_) => {
-                return Err(Failure::TimedOut {
-                    phase: Phase::Startup,
-                })
-            }
-            Ok(Err(e)) => return Err(Failure::io(Phase::Startup, &e)),
-            Ok(Ok(b'S')) => {}
-            Ok(Ok(b'N')) if !required => {
+        let reply = within(deadline, Phase::Startup, async {
+            ssl_request(&mut stream)
+                .await
+                .map_err(|e| Failure::io(Phase::Startup, &e))
+        });
+        match reply.await? {
+            b'S' => {}
+            b'N' if !required => {
                 let guarded = plain(stream, observed.clone());
                 return startup(guarded, NoTls, false, session, deadline, &observed).await;
             }
-            Ok(Ok(b'N')) => return Err(Failure::TlsRefused),
+            b'N' => return Err(Failure::TlsRefused),
             // The postmaster itself can answer with an error (e.g. it cannot fork): read it.
-            Ok(Ok(b'E')) => return Err(read_error_response(&mut stream, deadline).await),
-            Ok(Ok(_)) => {
+            b'E' => return Err(read_error_response(&mut stream, deadline).await),
+            _ => {
                 return Err(Failure::Protocol {
                     phase: Phase::Startup,
                 })
@@ -123,18 +123,16 @@ async fn read_error_response<S: AsyncRead + Unpin>(stream: &mut S, deadline: Ins
         stream.read_exact(&mut body).await?;
         Ok(body)
     };
-    let body = match timeout_at(deadline, read).await {
-        Err(_) => {
-            return Failure::TimedOut {
-                phase: Phase::Startup,
-            }
-        }
-        Ok(Err(_)) => {
-            return Failure::Protocol {
-                phase: Phase::Startup,
-            }
-        }
-        Ok(Ok(body)) => body,
+    let protocol = |_| Failure::Protocol {
+        phase: Phase::Startup,
+    };
+    let body = match within(deadline, Phase::Startup, async {
+        read.await.map_err(protocol)
+    })
+    .await
+    {
+        Ok(body) => body,
+        Err(failure) => return failure,
     };
     let field = |code: u8| {
         body.split(|b| *b == 0)
@@ -175,30 +173,21 @@ where
     T::Stream: Send,
 {
     let config = client_config(session, use_tls);
-    let (client, connection) = match timeout_at(deadline, config.connect_raw(stream, tls)).await {
-        Err(_) => {
-            return Err(Failure::TimedOut {
-                phase: Phase::Startup,
-            })
-        }
-        Ok(Err(e)) => {
+    let connect = async {
+        config.connect_raw(stream, tls).await.map_err(|e| {
             let seen = guard::seen(observed);
-            return Err(convert(&e, Phase::Startup, session, &seen));
-        }
-        Ok(Ok(pair)) => pair,
+            convert(&e, Phase::Startup, session, &seen)
+        })
     };
+    let (client, connection) = within(deadline, Phase::Startup, connect).await?;
     let query = async move {
         let result = checks(&client, session).await;
         // Dropping the last client makes the connection send Terminate and finish.
         drop(client);
         result
     };
-    let Ok((result, ended, seen)) = timeout_at(deadline, drive(query, connection, observed)).await
-    else {
-        return Err(Failure::TimedOut {
-            phase: Phase::Query,
-        });
-    };
+    let driven = async { Ok(drive(query, connection, observed).await) };
+    let (result, ended, seen) = within(deadline, Phase::Query, driven).await?;
     match (result, ended) {
         // The connection's own error says why (a bound crossed, a reset); the query's would
         // only say "closed".
@@ -224,10 +213,9 @@ async fn checks(
             return Ok(Err(failure));
         }
     }
-    for condition in session.conditions {
+    for (check, condition) in session.conditions.iter().enumerate() {
         if let Condition::Migrations(migrations) = condition {
             if let Some(got) = migration_state(client, migrations).await? {
-                let check = condition.label();
                 return Ok(Err(Failure::NotMet { check, got }));
             }
             continue;
@@ -241,7 +229,6 @@ async fn checks(
             Some(Ok(_)) => None,
         };
         if let Some(got) = got {
-            let check = condition.label();
             return Ok(Err(Failure::NotMet { check, got }));
         }
     }
@@ -310,21 +297,15 @@ async fn migration_state(
     let row = first_row(client, &migrations.state_sql()).await?;
     match row.as_ref().and_then(|r| r.try_get(0).ok().flatten()) {
         Some("ok") => {}
-        Some(why) => return Ok(Some(NotMet::Because(why.to_string()))),
-        None => return Ok(Some(NotMet::Because("no migration recorded yet".into()))),
+        Some(why) => return Ok(Some(NotMet::State(why.to_string()))),
+        None => return Ok(Some(NotMet::NoHistory)),
     }
     let Some(sql) = migrations.applied_sql() else {
         return Ok(None);
     };
     let row = first_row(client, &sql).await?;
     let applied = row.as_ref().and_then(|r| r.try_get(0).ok().flatten());
-    if condition::holds(applied) {
-        return Ok(None);
-    }
-    let version = migrations.version().unwrap_or_default();
-    Ok(Some(NotMet::Because(format!(
-        "version {version} is not applied yet"
-    ))))
+    Ok((!condition::holds(applied)).then_some(NotMet::VersionNotApplied))
 }
 
 /// Runs `sql` and keeps only its first row: the rest is read and dropped as it streams, so a
@@ -476,10 +457,8 @@ fn tls_failure(error: &rustls::Error, session: &Session<'_>) -> Failure {
 /// Authentication that failed on our side: a method pgwait cannot do (named from what the
 /// server sent), or else the likeliest cause, a password we don't have.
 fn client_auth(e: &tokio_postgres::Error, session: &Session<'_>, seen: &Seen) -> Failure {
-    if let Some(request) = &seen.auth {
-        if let Some(detail) = unsupported_method(request) {
-            return Failure::ClientAuth { detail };
-        }
+    if let Some(method) = seen.auth.as_ref().and_then(unsupported_method) {
+        return Failure::UnsupportedAuth(method);
     }
     if session.password.is_none() {
         return Failure::NoPassword;
@@ -489,35 +468,21 @@ fn client_auth(e: &tokio_postgres::Error, session: &Session<'_>, seen: &Seen) ->
     }
 }
 
-/// Authentication methods by their message code, and whether pgwait can do them.
-const AUTH_METHODS: &[(u32, &str, bool)] = &[
-    (0, "none", true),
-    (2, "Kerberos V5", false),
-    (3, "password", true),
-    (5, "MD5", true),
-    (6, "SCM credentials", false),
-    (7, "GSSAPI", false),
-    (9, "SSPI", false),
-    (10, "SASL", true),
-];
+/// The Authentication message codes pgwait answers: none (0), cleartext (3), MD5 (5), SASL (10).
+const AUTH_CODES_SPOKEN: [u32; 4] = [0, 3, 5, 10];
 
-/// What the server asked for that pgwait cannot do, in words.
-fn unsupported_method(request: &guard::AuthRequest) -> Option<String> {
+/// What the server asked for that pgwait cannot do, if anything.
+fn unsupported_method(request: &guard::AuthRequest) -> Option<AuthMethod> {
     const SCRAM: [&str; 2] = ["SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"];
-    match AUTH_METHODS.iter().find(|(code, _, _)| *code == request.code) {
-        Some((10, _, _)) if !request.mechanisms.iter().any(|m| SCRAM.contains(&m.as_str())) => {
-            Some(format!(
-                "the server offers only the SASL mechanism(s) {}; pgwait supports SCRAM-SHA-256 and SCRAM-SHA-256-PLUS",
-                request.mechanisms.join(", ")
-            ))
+    match request.code {
+        10 if !request
+            .mechanisms
+            .iter()
+            .any(|m| SCRAM.contains(&m.as_str())) =>
+        {
+            Some(AuthMethod::Sasl(request.mechanisms.clone()))
         }
-        Some((_, name, false)) => Some(format!(
-            "the server asks for {name} authentication, which pgwait does not support"
-        )),
-        None => Some(format!(
-            "the server asks for an unknown authentication method (code {})",
-            request.code
-        )),
-        Some(_) => None,
+        code if !AUTH_CODES_SPOKEN.contains(&code) => Some(AuthMethod::Code(code)),
+        _ => None,
     }
 }

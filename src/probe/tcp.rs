@@ -1,19 +1,21 @@
-//! Name resolution and transport connects (TCP and Unix socket), each bounded in time and each
-//! failure tagged with its phase so it can be classified exactly.
+//! Name resolution and the transport connect (TCP or Unix socket, one path for both), each
+//! bounded in time and each failure tagged with its phase so it can be classified exactly.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::path::Path;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::task::JoinHandle;
 use tokio::time::{timeout_at, Instant};
 
-use super::Plan;
+use super::{within, Route};
 use crate::classify::{Failure, Phase};
-use crate::conninfo::Endpoint;
 
 /// Name lookups, at most one in flight per name and port. The lookup is a blocking
 /// `getaddrinfo` on a worker thread that cannot be cancelled: against a resolver that never
@@ -85,48 +87,68 @@ impl Resolver {
     }
 }
 
-/// TCP connect to one address, within the shorter of the connect limit and the address's deadline.
-pub async fn connect_tcp(
-    addr: SocketAddr,
-    plan: Plan,
-    deadline: Instant,
-) -> Result<TcpStream, Failure> {
-    let until = deadline.min(Instant::now() + plan.tcp_connect_limit);
-    match timeout_at(until, TcpStream::connect(addr)).await {
-        Err(_) => Err(Failure::TimedOut {
-            phase: Phase::Connect,
-        }),
-        Ok(Err(e)) => Err(Failure::io(Phase::Connect, &e)),
-        Ok(Ok(stream)) => {
-            // Startup is a few small messages each way: don't let Nagle delay them.
-            let _ = stream.set_nodelay(true);
-            Ok(stream)
+/// A connected transport, read and written alike whatever the route.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// Connects `route` within the shorter of `limit` (the policy's connect limit, so dropped SYNs
+/// don't hold an attempt for the kernel's retries) and the address's deadline. A missing socket
+/// file is NotFound, which the classifier counts as refused.
+pub async fn connect(route: &Route, limit: Duration, deadline: Instant) -> Result<Stream, Failure> {
+    let until = deadline.min(Instant::now() + limit);
+    let io = |e: io::Error| Failure::io(Phase::Connect, &e);
+    within(until, Phase::Connect, async {
+        match route {
+            Route::Tcp(addr) => {
+                let stream = TcpStream::connect(addr).await.map_err(io)?;
+                // Startup is a few small messages each way: don't let Nagle delay them.
+                let _ = stream.set_nodelay(true);
+                Ok(Stream::Tcp(stream))
+            }
+            Route::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await.map_err(io)?)),
+        }
+    })
+    .await
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
 
-/// Unix-socket connect; a missing socket file is reported as NotFound (classified as refused).
-pub async fn connect_unix(
-    path: &Path,
-    plan: Plan,
-    deadline: Instant,
-) -> Result<UnixStream, Failure> {
-    let until = deadline.min(Instant::now() + plan.tcp_connect_limit);
-    match timeout_at(until, UnixStream::connect(path)).await {
-        Err(_) => Err(Failure::TimedOut {
-            phase: Phase::Connect,
-        }),
-        Ok(Err(e)) => Err(Failure::io(Phase::Connect, &e)),
-        Ok(Ok(stream)) => Ok(stream),
-    }
-}
-
-/// `host:port (address)`, or just `address:port` when the host already is that address.
-pub fn label(endpoint: &Endpoint, addr: SocketAddr) -> String {
-    match endpoint {
-        Endpoint::Tcp { host, .. } if host.parse::<IpAddr>().ok() == Some(addr.ip()) => {
-            endpoint.to_string()
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_write(cx, data),
+            Self::Unix(s) => Pin::new(s).poll_write(cx, data),
         }
-        _ => format!("{endpoint} ({})", addr.ip()),
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Self::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
     }
 }

@@ -8,6 +8,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::ser::{CompactFormatter, Formatter};
 
 use super::{needs_escape, Record};
+use crate::probe::Route;
 
 /// The record as one JSON line, newline included.
 pub fn line(record: &Record<'_>, now: SystemTime) -> String {
@@ -35,8 +36,15 @@ impl Serialize for Stamped<'_, '_> {
         map.serialize_entry("level", r.level.unwrap_or(super::Level::Info).name())?;
         map.serialize_entry("event", r.event)?;
         map.serialize_entry("msg", &r.msg)?;
-        optional(&mut map, "target", r.target)?;
-        optional(&mut map, "address", r.address)?;
+        optional(&mut map, "target", r.target.as_deref())?;
+        if let Some(server) = r.server {
+            map.serialize_entry("address", &super::words::server(server))?;
+            map.serialize_entry("host", &server.host)?;
+            map.serialize_entry("port", &server.port)?;
+            if let Some(Route::Tcp(addr)) = &server.route {
+                map.serialize_entry("ip", &addr.ip().to_string())?;
+            }
+        }
         optional(&mut map, "class", r.class.map(|c| c.name()))?;
         optional(&mut map, "sqlstate", r.sqlstate)?;
         optional(&mut map, "attempts", r.attempts)?;

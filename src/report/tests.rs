@@ -2,19 +2,50 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
 use crate::classify::Phase;
-use crate::probe::{AddrFailure, Ready};
+use crate::condition::{self, Condition};
+use crate::conninfo::{Endpoint, SessionAttrs};
+use crate::event::Target;
+use crate::probe::{AddrFailure, Ready, Route};
 use crate::signals::Signal;
+
+fn db() -> Server {
+    Server {
+        host: "db".into(),
+        port: 5432,
+        route: Some(Route::Tcp(([10, 0, 0, 2], 5432).into())),
+    }
+}
 
 fn server_error(sqlstate: &str, message: &str) -> AttemptError {
     AttemptError {
         failures: vec![AddrFailure::new(
-            "db:5432 (10.0.0.2)".into(),
+            db(),
             Failure::Server {
                 phase: Phase::Startup,
                 sqlstate: sqlstate.into(),
                 message: message.into(),
             },
+            None,
         )],
+    }
+}
+
+/// `db:5432/app`, the target every test event is about.
+fn app() -> Target<'static> {
+    static ENDPOINTS: std::sync::OnceLock<Vec<Endpoint>> = std::sync::OnceLock::new();
+    let endpoints = ENDPOINTS.get_or_init(|| {
+        vec![Endpoint::Tcp {
+            host: "db".into(),
+            hostaddr: None,
+            port: 5432,
+        }]
+    });
+    Target {
+        endpoints,
+        dbname: "app",
+        user: "app",
+        attrs: SessionAttrs::Any,
+        conditions: &[],
     }
 }
 
@@ -35,7 +66,7 @@ fn settings(verbosity: Verbosity, format: LogFormat) -> LogSettings {
 
 fn failed<'a>(error: &'a AttemptError, attempt: u32, decision: Decision) -> Event<'a> {
     Event::AttemptFailed {
-        target: "db:5432/app",
+        target: app(),
         attempt,
         elapsed: Duration::from_millis(10 * u64::from(attempt)),
         error,
@@ -103,8 +134,7 @@ fn a_server_message_cannot_forge_a_json_line() {
 fn json_lines_carry_the_documented_fields() {
     let error = server_error("57P03", "the database system is starting up");
     let ready = Ready {
-        address: "db:5432 (10.0.0.2)".into(),
-        checked: Vec::new(),
+        server: db(),
         socket_only: false,
     };
     let out = written(
@@ -112,7 +142,7 @@ fn json_lines_carry_the_documented_fields() {
         &[
             failed(&error, 1, retry(5)),
             Event::Ready {
-                target: "db:5432/app",
+                target: app(),
                 elapsed: Duration::from_millis(1234),
                 attempts: 7,
                 ready: &ready,
@@ -128,6 +158,9 @@ fn json_lines_carry_the_documented_fields() {
     assert_eq!(failed["level"], "info");
     assert_eq!(failed["target"], "db:5432/app");
     assert_eq!(failed["address"], "db:5432 (10.0.0.2)");
+    assert_eq!(failed["host"], "db");
+    assert_eq!(failed["port"], 5432);
+    assert_eq!(failed["ip"], "10.0.0.2");
     assert_eq!(failed["class"], "not_ready");
     assert_eq!(failed["sqlstate"], "57P03");
     assert_eq!(failed["attempts"], 1);
@@ -204,4 +237,150 @@ fn the_line_for_an_attempt_follows_the_policys_decision() {
         (value["level"].as_str(), value["reason"].as_str()),
         (Some("debug"), Some("permanent"))
     );
+}
+
+#[test]
+fn prints_one_line_per_state_change_not_per_attempt() {
+    let refused = AttemptError {
+        failures: vec![AddrFailure::new(
+            db(),
+            Failure::Io {
+                phase: Phase::Connect,
+                kind: std::io::ErrorKind::ConnectionRefused,
+                detail: "refused".into(),
+            },
+            None,
+        )],
+    };
+    let starting = server_error("57P03", "the database system is starting up");
+    let mut events: Vec<Event<'_>> = (1..=6).map(|n| failed(&refused, n, retry(5))).collect();
+    events.extend((7..=12).map(|n| failed(&starting, n, retry(5))));
+    let out = written(LogSettings::default(), &events);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "pgwait: waiting for db:5432 (10.0.0.2): connection refused",
+            "pgwait: waiting for db:5432 (10.0.0.2): 57P03 the database system is starting up",
+        ]
+    );
+}
+
+#[test]
+fn servers_are_named_by_host_port_and_the_address_reached() {
+    let server = |host: &str, route: Option<Route>| Server {
+        host: host.into(),
+        port: 5433,
+        route,
+    };
+    let v6: std::net::SocketAddr = "[::1]:5433".parse().unwrap();
+    let table = [
+        (
+            server("db", Some(Route::Tcp(([10, 0, 0, 2], 5433).into()))),
+            "db:5433 (10.0.0.2)",
+        ),
+        (
+            server("10.0.0.2", Some(Route::Tcp(([10, 0, 0, 2], 5433).into()))),
+            "10.0.0.2:5433",
+        ),
+        (server("::1", Some(Route::Tcp(v6))), "[::1]:5433"),
+        (
+            server("localhost", Some(Route::Tcp(v6))),
+            "localhost:5433 (::1)",
+        ),
+        (server("nowhere", None), "nowhere:5433"),
+        (
+            server("/tmp", Some(Route::Unix("/tmp/.s.PGSQL.5433".into()))),
+            "/tmp/.s.PGSQL.5433",
+        ),
+    ];
+    for (server, label) in table {
+        assert_eq!(words::server(&server), label);
+    }
+}
+
+#[test]
+fn targets_and_conditions_are_named_from_their_parts() {
+    let endpoints = [
+        Endpoint::Tcp {
+            host: "a".into(),
+            hostaddr: None,
+            port: 5432,
+        },
+        Endpoint::Socket {
+            dir: "/run/pg".into(),
+            port: 5433,
+        },
+    ];
+    let conditions = [
+        condition::table("App.\"Users\"").unwrap(),
+        condition::extension("postgis").unwrap(),
+        Condition::Query("select 1".into()),
+        Condition::Migrations(crate::migrations::parse("flyway:2_1", None).unwrap()),
+    ];
+    let target = Target {
+        endpoints: &endpoints,
+        dbname: "app",
+        user: "u",
+        attrs: SessionAttrs::ReadWrite,
+        conditions: &conditions,
+    };
+    assert_eq!(
+        words::target(&target),
+        "a:5432,/run/pg/.s.PGSQL.5433/app (read-write)"
+    );
+    let labels: Vec<String> = conditions.iter().map(words::condition).collect();
+    assert_eq!(
+        labels,
+        [
+            "table app.Users",
+            "extension postgis",
+            "--query",
+            "migrations flyway:2.1"
+        ]
+    );
+    let not_applied = AttemptError {
+        failures: vec![AddrFailure::new(
+            db(),
+            Failure::NotMet {
+                check: 3,
+                got: crate::classify::NotMet::VersionNotApplied,
+            },
+            None,
+        )],
+    };
+    let out = written(
+        LogSettings::default(),
+        &[Event::NotReady {
+            target,
+            elapsed: Duration::from_secs(1),
+            attempts: 2,
+            last: Some(&not_applied),
+        }],
+    );
+    assert!(
+        out.contains("migrations flyway:2.1 not met: version 2.1 is not applied yet"),
+        "{out}"
+    );
+}
+
+#[test]
+fn unsupported_authentication_is_worded_from_the_request() {
+    use crate::classify::AuthMethod;
+    let table = [
+        (AuthMethod::Code(7), "asks for GSSAPI authentication"),
+        (
+            AuthMethod::Code(42),
+            "unknown authentication method (code 42)",
+        ),
+        (
+            AuthMethod::Sasl(vec!["OAUTHBEARER".into()]),
+            "only the SASL mechanism(s) OAUTHBEARER",
+        ),
+    ];
+    for (method, words) in table {
+        let failure = Failure::UnsupportedAuth(method);
+        let text = words::describe(&failure, Class::Auth, &[]);
+        assert!(text.contains(words), "{text}");
+    }
 }

@@ -1,14 +1,19 @@
 //! The words of each line: what the person at the terminal reads, and the `msg` of a JSON line.
+//! Every label is worded here from typed values: targets, servers, conditions.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use super::{primary_fields, Level, Record};
-use crate::classify::{Class, Failure, Limit, NotMet, Phase};
+use crate::classify::sqlstate::SYNTAX_ERROR;
+use crate::classify::{AuthMethod, Class, Failure, Limit, NotMet, Phase};
+use crate::condition::Condition;
+use crate::conninfo::SessionAttrs;
 use crate::credentials::Source;
-use crate::event::Event;
+use crate::event::{Event, Target};
 use crate::exec::ExecError;
 use crate::policy::{Decision, RetryOn};
-use crate::probe::{self, AttemptError};
+use crate::probe::{self, AttemptError, Ready, Route, Server};
 
 /// Records for the events that need no state from the reporter.
 pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
@@ -24,31 +29,7 @@ pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
             elapsed,
             attempts,
             ready,
-        } => Record {
-            level: Some(Level::Info),
-            event: "ready",
-            msg: match ready.checked.as_slice() {
-                [] => format!(
-                    "ready after {} ({}): {}",
-                    human(*elapsed),
-                    attempts_text(*attempts),
-                    ready.address
-                ),
-                checked => format!(
-                    "ready after {} ({}): {}; checked {}",
-                    human(*elapsed),
-                    attempts_text(*attempts),
-                    ready.address,
-                    checked.join(", ")
-                ),
-            },
-            target: Some(target),
-            address: Some(&ready.address),
-            checked: (!ready.checked.is_empty()).then(|| ready.checked.join(", ")),
-            attempts: Some(*attempts),
-            elapsed: Some(*elapsed),
-            ..Record::default()
-        },
+        } => ready_line(target, *elapsed, *attempts, ready),
         Event::NotReady {
             target,
             elapsed,
@@ -60,23 +41,7 @@ pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
             attempts,
             elapsed,
             error,
-        } => {
-            let (address, class, sqlstate) = primary_fields(error);
-            Record {
-                level: Some(Level::Error),
-                event: "rejected",
-                msg: format!("{}; hint: {}", attempt_error(error), hint_of(error)),
-                target: Some(target),
-                address: Some(address),
-                class: Some(class),
-                sqlstate,
-                attempts: Some(*attempts),
-                elapsed: Some(*elapsed),
-                reason: Some("permanent"),
-                hint: Some(hint_of(error)),
-                ..Record::default()
-            }
-        }
+        } => rejected(target, *attempts, *elapsed, error),
         Event::Interrupted { signal, elapsed } => Record {
             level: Some(Level::Info),
             event: "interrupted",
@@ -91,27 +56,16 @@ pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
             msg: format!("warning: {warning}"),
             ..Record::default()
         },
-        Event::SocketOnly { target, address } => Record {
+        Event::SocketOnly { target, server: s } => Record {
             level: Some(Level::Warn),
             event: "socket_only",
-            msg: format!("warning: {address}: {SOCKET_ONLY}"),
-            target: Some(target),
-            address: Some(address),
+            msg: format!("warning: {}: {SOCKET_ONLY}", server(s)),
+            target: Some(self::target(target)),
+            server: Some(s),
             hint: Some(SOCKET_ONLY),
             ..Record::default()
         },
-        Event::CredentialsChanged { target, source } => Record {
-            level: Some(Level::Info),
-            event: "credentials_changed",
-            msg: match source {
-                Source::PasswordFile(path) => {
-                    format!("credentials changed: password file \"{path}\" was updated")
-                }
-                Source::PassFile(path) => format!("credentials changed: \"{path}\" was updated"),
-            },
-            target: Some(target),
-            ..Record::default()
-        },
+        Event::CredentialsChanged { target, source } => credentials_changed(target, source),
         Event::Exec { command } => Record {
             level: Some(Level::Debug),
             event: "exec",
@@ -143,6 +97,132 @@ pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
     })
 }
 
+/// `host:port,.../dbname`, and the kind of server when one is asked for: names the target in
+/// every line about it.
+pub fn target(target: &Target<'_>) -> String {
+    let endpoints: Vec<String> = target.endpoints.iter().map(ToString::to_string).collect();
+    let label = format!("{}/{}", endpoints.join(","), target.dbname);
+    match target.attrs {
+        SessionAttrs::Any => label,
+        attrs => format!("{label} ({})", attrs.name()),
+    }
+}
+
+/// `db:5432 (172.18.0.2)`, `10.0.0.2:5432` when the host is the address, `[::1]:5432`, or the
+/// socket file's path.
+pub fn server(server: &Server) -> String {
+    let host_port = if server.host.contains(':') {
+        format!("[{}]:{}", server.host, server.port)
+    } else {
+        format!("{}:{}", server.host, server.port)
+    };
+    match &server.route {
+        Some(Route::Unix(path)) => path.display().to_string(),
+        Some(Route::Tcp(addr)) if server.host.parse::<IpAddr>().ok() != Some(addr.ip()) => {
+            format!("{host_port} ({})", addr.ip())
+        }
+        _ => host_port,
+    }
+}
+
+/// How a condition is named in log lines, e.g. `table public.users`.
+pub fn condition(condition: &Condition) -> String {
+    match condition {
+        Condition::Query(_) => "--query".to_string(),
+        Condition::Table {
+            schema: Some(s),
+            name,
+        } => format!("table {}.{}", s.text(), name.text()),
+        Condition::Table { schema: None, name } => format!("table {}", name.text()),
+        Condition::Extension(name) => format!("extension {}", name.text()),
+        Condition::Migrations(m) => {
+            let mut label = format!("migrations {}", m.tool);
+            if let Some(version) = m.version() {
+                label.push_str(&format!(":{version}"));
+            }
+            if let Some(table) = m.custom_table() {
+                match &table.schema {
+                    Some(schema) => label.push_str(&format!(" ({}.", schema.text())),
+                    None => label.push_str(" ("),
+                }
+                label.push_str(&format!("{})", table.name.text()));
+            }
+            label
+        }
+    }
+}
+
+fn ready_line<'e>(
+    target: &Target<'_>,
+    elapsed: Duration,
+    attempts: u32,
+    ready: &'e Ready,
+) -> Record<'e> {
+    let checked: Vec<String> = target.conditions.iter().map(condition).collect();
+    let head = format!(
+        "ready after {} ({}): {}",
+        human(elapsed),
+        attempts_text(attempts),
+        server(&ready.server)
+    );
+    Record {
+        level: Some(Level::Info),
+        event: "ready",
+        msg: match checked.as_slice() {
+            [] => head,
+            checked => format!("{head}; checked {}", checked.join(", ")),
+        },
+        target: Some(self::target(target)),
+        server: Some(&ready.server),
+        checked: (!checked.is_empty()).then(|| checked.join(", ")),
+        attempts: Some(attempts),
+        elapsed: Some(elapsed),
+        ..Record::default()
+    }
+}
+
+fn rejected<'e>(
+    target: &Target<'_>,
+    attempts: u32,
+    elapsed: Duration,
+    error: &'e AttemptError,
+) -> Record<'e> {
+    let (server, class, sqlstate) = primary_fields(error);
+    Record {
+        level: Some(Level::Error),
+        event: "rejected",
+        msg: format!(
+            "{}; hint: {}",
+            attempt_error(error, target.conditions),
+            hint_of(error)
+        ),
+        target: Some(self::target(target)),
+        server: Some(server),
+        class: Some(class),
+        sqlstate,
+        attempts: Some(attempts),
+        elapsed: Some(elapsed),
+        reason: Some("permanent"),
+        hint: Some(hint_of(error)),
+        ..Record::default()
+    }
+}
+
+fn credentials_changed(target: &Target<'_>, source: &Source) -> Record<'static> {
+    Record {
+        level: Some(Level::Info),
+        event: "credentials_changed",
+        msg: match source {
+            Source::PasswordFile(path) => {
+                format!("credentials changed: password file \"{path}\" was updated")
+            }
+            Source::PassFile(path) => format!("credentials changed: \"{path}\" was updated"),
+        },
+        target: Some(self::target(target)),
+        ..Record::default()
+    }
+}
+
 fn failure(event: &'static str, msg: String) -> Record<'static> {
     Record {
         level: Some(Level::Error),
@@ -170,15 +250,16 @@ fn exec_failed(error: &ExecError) -> Record<'static> {
 }
 
 /// What is about to be waited for (`-v` only).
-pub fn start<'e>(target: &'e str, user: &str, timeout: Option<Duration>) -> Record<'e> {
+pub fn start(target: &Target<'_>, timeout: Option<Duration>) -> Record<'static> {
     let limit = timeout.map_or("no timeout".to_string(), |t| {
         format!("timeout {}", human(t))
     });
+    let label = self::target(target);
     Record {
         level: Some(Level::Debug),
         event: "start",
-        msg: format!("waiting for {target} as user {user} ({limit})"),
-        target: Some(target),
+        msg: format!("waiting for {label} as user {} ({limit})", target.user),
+        target: Some(label),
         ..Record::default()
     }
 }
@@ -186,14 +267,14 @@ pub fn start<'e>(target: &'e str, user: &str, timeout: Option<Duration>) -> Reco
 /// A failed attempt: the normal "waiting for ..." line, or with `-v` the attempt, its number,
 /// when it ended and what follows.
 pub fn attempt_failed<'e>(
-    target: &'e str,
+    target: &Target<'_>,
     attempt: u32,
     elapsed: Duration,
     error: &'e AttemptError,
     decision: Decision,
     verbose: bool,
 ) -> Record<'e> {
-    let (address, class, sqlstate) = primary_fields(error);
+    let (server, class, sqlstate) = primary_fields(error);
     // Why a normally permanent failure is retried: the user asked for it.
     let asked = match decision {
         Decision::Retry { asked: true, .. } => RetryOn::name_of(class)
@@ -209,10 +290,13 @@ pub fn attempt_failed<'e>(
         format!(
             "attempt {attempt} at {}: {}; {next}{asked}",
             human(elapsed),
-            attempt_error(error)
+            attempt_error(error, target.conditions)
         )
     } else {
-        format!("waiting for {}{asked}", attempt_error(error))
+        format!(
+            "waiting for {}{asked}",
+            attempt_error(error, target.conditions)
+        )
     };
     let (delay, reason) = match decision {
         Decision::Retry { after, asked } => {
@@ -225,8 +309,8 @@ pub fn attempt_failed<'e>(
         level: None,
         event: "attempt_failed",
         msg,
-        target: Some(target),
-        address: Some(address),
+        target: Some(self::target(target)),
+        server: Some(server),
         class: Some(class),
         sqlstate,
         attempts: Some(attempt),
@@ -240,12 +324,12 @@ pub fn attempt_failed<'e>(
 
 /// The periodic "still waiting" line.
 pub fn still_waiting<'e>(
-    target: &'e str,
+    target: &Target<'_>,
     elapsed: Duration,
     attempts: u32,
     last: &'e AttemptError,
 ) -> Record<'e> {
-    let (address, class, sqlstate) = primary_fields(last);
+    let (server, class, sqlstate) = primary_fields(last);
     Record {
         level: Some(Level::Info),
         event: "still_waiting",
@@ -254,8 +338,8 @@ pub fn still_waiting<'e>(
             human(elapsed),
             summary(last)
         ),
-        target: Some(target),
-        address: Some(address),
+        target: Some(self::target(target)),
+        server: Some(server),
         class: Some(class),
         sqlstate,
         attempts: Some(attempts),
@@ -266,15 +350,16 @@ pub fn still_waiting<'e>(
 
 /// The deadline passed (or the single `--once` attempt failed): the last cause and a hint.
 fn not_ready<'e>(
-    target: &'e str,
+    target: &Target<'_>,
     elapsed: Duration,
     attempts: u32,
     last: Option<&'e AttemptError>,
 ) -> Record<'e> {
+    let label = self::target(target);
     let base = Record {
         level: Some(Level::Error),
         event: "not_ready",
-        target: Some(target),
+        target: Some(label.clone()),
         attempts: Some(attempts),
         elapsed: Some(elapsed),
         ..Record::default()
@@ -282,7 +367,7 @@ fn not_ready<'e>(
     let Some(error) = last else {
         return Record {
             msg: format!(
-                "{target} not ready after {}: the first attempt did not finish; hint: {FIRST_ATTEMPT_UNFINISHED}",
+                "{label} not ready after {}: the first attempt did not finish; hint: {FIRST_ATTEMPT_UNFINISHED}",
                 human(elapsed),
             ),
             class: Some(Class::Timeout),
@@ -290,16 +375,16 @@ fn not_ready<'e>(
             ..base
         };
     };
-    let (address, class, sqlstate) = primary_fields(error);
+    let (server, class, sqlstate) = primary_fields(error);
     Record {
         msg: format!(
             "not ready after {} ({}): {}; hint: {}",
             human(elapsed),
             attempts_text(attempts),
-            attempt_error(error),
+            attempt_error(error, target.conditions),
             hint_of(error)
         ),
-        address: Some(address),
+        server: Some(server),
         class: Some(class),
         sqlstate,
         hint: Some(hint_of(error)),
@@ -314,16 +399,16 @@ fn attempts_text(attempts: u32) -> String {
 
 /// The address that got furthest and why it failed, then the others with their class
 /// (e.g. `localhost` resolving to `::1` and `127.0.0.1`).
-pub fn attempt_error(error: &AttemptError) -> String {
+pub fn attempt_error(error: &AttemptError, conditions: &[Condition]) -> String {
     let primary = error.primary();
     let mut text = format!(
         "{}: {}",
-        primary.address,
-        describe(&primary.failure, primary.class)
+        server(&primary.server),
+        describe(&primary.failure, primary.class, conditions)
     );
     let others: Vec<String> = error
         .others()
-        .map(|o| format!("{}: {}", o.address, o.class))
+        .map(|o| format!("{}: {}", server(&o.server), o.class))
         .collect();
     if !others.is_empty() {
         text.push_str(&format!(" (also tried {})", others.join("; ")));
@@ -331,8 +416,9 @@ pub fn attempt_error(error: &AttemptError) -> String {
     text
 }
 
-/// A short description of one failure, for the person at the terminal.
-pub fn describe(failure: &Failure, class: Class) -> String {
+/// A short description of one failure, for the person at the terminal; `conditions` are the
+/// target's, which a `NotMet` failure indexes.
+pub fn describe(failure: &Failure, class: Class, conditions: &[Condition]) -> String {
     match failure {
         Failure::Io {
             phase: Phase::Resolve,
@@ -357,6 +443,7 @@ pub fn describe(failure: &Failure, class: Class) -> String {
         Failure::NoPassword => format!(
             "{class}: the server asks for a password but none is set (PGPASSWORD, password=, a password file, or the URI)"
         ),
+        Failure::UnsupportedAuth(method) => format!("{class}: {}", auth_method(method)),
         Failure::ClientAuth { detail } => format!("{class}: {detail}"),
         Failure::Tls {
             detail,
@@ -368,15 +455,53 @@ pub fn describe(failure: &Failure, class: Class) -> String {
             format!("{class}: the server does not support TLS, which the sslmode requires")
         }
         Failure::WrongKind { want, got } => format!("is a {got} server (waiting for {want})"),
-        Failure::NotMet { check, got } => format!(
-            "{check} not met: {}",
-            match got {
-                NotMet::NoRow => "no row",
-                NotMet::Null => "NULL",
-                NotMet::False => "false",
-                NotMet::Because(why) => why,
-            }
+        Failure::NotMet { check, got } => not_met(conditions.get(*check), got),
+    }
+}
+
+/// `table public.users not met: false`, `migrations flyway:2 not met: version 2 is not applied yet`.
+fn not_met(condition: Option<&Condition>, got: &NotMet) -> String {
+    let label = condition.map_or("a condition".to_string(), self::condition);
+    let why = match got {
+        NotMet::NoRow => "no row".to_string(),
+        NotMet::Null => "NULL".to_string(),
+        NotMet::False => "false".to_string(),
+        NotMet::NoHistory => "no migration recorded yet".to_string(),
+        NotMet::State(why) => why.clone(),
+        NotMet::VersionNotApplied => {
+            let version = match condition {
+                Some(Condition::Migrations(m)) => m.version().unwrap_or_default(),
+                _ => "",
+            };
+            format!("version {version} is not applied yet")
+        }
+    };
+    format!("{label} not met: {why}")
+}
+
+/// Authentication methods by their message code.
+const AUTH_METHODS: &[(u32, &str)] = &[
+    (2, "Kerberos V5"),
+    (6, "SCM credentials"),
+    (7, "GSSAPI"),
+    (9, "SSPI"),
+];
+
+/// What the server asked for that pgwait cannot do, in words.
+fn auth_method(method: &AuthMethod) -> String {
+    match method {
+        AuthMethod::Sasl(mechanisms) => format!(
+            "the server offers only the SASL mechanism(s) {}; pgwait supports SCRAM-SHA-256 and SCRAM-SHA-256-PLUS",
+            mechanisms.join(", ")
         ),
+        AuthMethod::Code(code) => match AUTH_METHODS.iter().find(|(c, _)| c == code) {
+            Some((_, name)) => {
+                format!("the server asks for {name} authentication, which pgwait does not support")
+            }
+            None => format!(
+                "the server asks for an unknown authentication method (code {code})"
+            ),
+        },
     }
 }
 
@@ -435,7 +560,7 @@ pub fn hint_of(error: &AttemptError) -> &'static str {
             phase: Phase::Query,
             limit: Limit::Session,
         } => "the reply was larger than pgwait reads: make --query return one row (LIMIT 1)",
-        Failure::Server { sqlstate, .. } if sqlstate == "42601" => {
+        Failure::Server { sqlstate, .. } if sqlstate == SYNTAX_ERROR => {
             "the --query has a syntax error: it was sent as written; test it with psql"
         }
         _ => hint(primary.class),

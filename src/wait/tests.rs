@@ -2,9 +2,102 @@ use std::collections::VecDeque;
 use std::io::ErrorKind;
 
 use super::*;
-use crate::classify::{Failure, Phase};
-use crate::probe::AddrFailure;
-use crate::report::LogSettings;
+use crate::classify::{Class, Failure, Phase};
+use crate::conninfo::SessionAttrs;
+use crate::probe::{AddrFailure, Route, Server};
+
+/// What the loop said, reduced to what the tests check: events, not wording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Said {
+    Failed(Class, Decision),
+    StillWaiting { attempts: u32 },
+    Ready { attempts: u32 },
+    NotReady { attempts: u32, last: Option<Class> },
+    Rejected(Class),
+    Interrupted(Signal),
+    Other,
+}
+
+/// A sink that keeps what was said, per target (by database name).
+#[derive(Default)]
+struct Recorder(Vec<(String, Said)>);
+
+impl Sink for Recorder {
+    fn emit(&mut self, event: &Event<'_>) {
+        let (target, said) = match event {
+            Event::AttemptFailed {
+                target,
+                error,
+                decision,
+                ..
+            } => (target.dbname, Said::Failed(error.class(), *decision)),
+            Event::StillWaiting {
+                target, attempts, ..
+            } => (
+                target.dbname,
+                Said::StillWaiting {
+                    attempts: *attempts,
+                },
+            ),
+            Event::Ready {
+                target, attempts, ..
+            } => (
+                target.dbname,
+                Said::Ready {
+                    attempts: *attempts,
+                },
+            ),
+            Event::NotReady {
+                target,
+                attempts,
+                last,
+                ..
+            } => {
+                let last = last.map(AttemptError::class);
+                (
+                    target.dbname,
+                    Said::NotReady {
+                        attempts: *attempts,
+                        last,
+                    },
+                )
+            }
+            Event::Rejected { target, error, .. } => (target.dbname, Said::Rejected(error.class())),
+            Event::Interrupted { signal, .. } => ("", Said::Interrupted(*signal)),
+            _ => ("", Said::Other),
+        };
+        self.0.push((target.to_string(), said));
+    }
+}
+
+impl Recorder {
+    fn said(&self) -> Vec<Said> {
+        self.0.iter().map(|(_, said)| said.clone()).collect()
+    }
+
+    fn failures(&self) -> Vec<Said> {
+        let failed = |s: &Said| matches!(s, Said::Failed(..));
+        self.said().into_iter().filter(failed).collect()
+    }
+}
+
+fn target(dbname: &str) -> Target<'_> {
+    Target {
+        endpoints: &[],
+        dbname,
+        user: "app",
+        attrs: SessionAttrs::Any,
+        conditions: &[],
+    }
+}
+
+fn db() -> Server {
+    Server {
+        host: "db".into(),
+        port: 5432,
+        route: Some(Route::Tcp(([10, 0, 0, 2], 5432).into())),
+    }
+}
 
 /// A probe that plays a script of (how long the attempt takes, its result); the last step repeats.
 struct Scripted {
@@ -41,7 +134,7 @@ impl Probe for Scripted {
 
 fn fail(failure: Failure) -> Result<Ready, AttemptError> {
     Err(AttemptError {
-        failures: vec![AddrFailure::new("db:5432 (10.0.0.2)".into(), failure)],
+        failures: vec![AddrFailure::new(db(), failure, None)],
     })
 }
 
@@ -77,8 +170,7 @@ fn dropped_syn() -> Result<Ready, AttemptError> {
 
 fn ready() -> Result<Ready, AttemptError> {
     Ok(Ready {
-        address: "db:5432 (10.0.0.2)".into(),
-        checked: Vec::new(),
+        server: db(),
         socket_only: false,
     })
 }
@@ -93,21 +185,22 @@ fn opts(timeout_ms: Option<u64>) -> WaitSettings {
     }
 }
 
-async fn run(probe: &mut Scripted, opts: &WaitSettings) -> (Outcome, String) {
+async fn run(probe: &mut impl Probe, opts: &WaitSettings) -> (Outcome, Recorder) {
     run_until(probe, opts, std::future::pending()).await
 }
 
 async fn run_until(
-    probe: &mut Scripted,
+    probe: &mut impl Probe,
     opts: &WaitSettings,
     interrupt: impl Future<Output = Signal>,
-) -> (Outcome, String) {
-    let mut out = Vec::new();
-    let outcome = {
-        let mut reporter = Reporter::new(&mut out, LogSettings::default());
-        wait(probe, "db:5432/app", opts, &mut reporter, interrupt).await
-    };
-    (outcome, String::from_utf8(out).unwrap())
+) -> (Outcome, Recorder) {
+    let mut recorder = Recorder::default();
+    let outcome = wait(probe, target("app"), opts, &mut recorder, interrupt).await;
+    (outcome, recorder)
+}
+
+fn retry_after() -> impl Fn(&Said) -> bool {
+    |s| matches!(s, Said::Failed(_, Decision::Retry { asked: false, .. }))
 }
 
 #[tokio::test(start_paused = true)]
@@ -118,7 +211,7 @@ async fn execs_as_soon_as_a_refusing_server_answers() {
         (1, refused()),
         (5, ready()),
     ]);
-    let (outcome, log) = run(&mut probe, &opts(Some(60_000))).await;
+    let (outcome, said) = run(&mut probe, &opts(Some(60_000))).await;
     let Outcome::Ready {
         attempts, elapsed, ..
     } = outcome
@@ -127,11 +220,13 @@ async fn execs_as_soon_as_a_refusing_server_answers() {
     };
     assert_eq!(attempts, 4);
     assert!(elapsed < Duration::from_millis(150), "{elapsed:?}");
-    assert_eq!(log.matches("waiting for").count(), 1, "{log}");
-    assert!(
-        log.contains("ready after") && log.contains("(4 attempts)"),
-        "{log}"
-    );
+    let failures = said.failures();
+    assert_eq!(failures.len(), 3, "{:?}", said.said());
+    assert!(failures.iter().all(retry_after()), "{failures:?}");
+    assert!(failures
+        .iter()
+        .all(|f| matches!(f, Said::Failed(Class::Refused, _))));
+    assert_eq!(said.said().last(), Some(&Said::Ready { attempts: 4 }));
 }
 
 #[tokio::test(start_paused = true)]
@@ -143,16 +238,7 @@ async fn retries_while_server_is_starting_up_without_flooding_it() {
         until,
         attempts_before: 0,
     };
-    let mut out = Vec::new();
-    let mut reporter = Reporter::new(&mut out, LogSettings::default());
-    let outcome = wait(
-        &mut gated,
-        "db/app",
-        &opts(Some(60_000)),
-        &mut reporter,
-        std::future::pending(),
-    )
-    .await;
+    let (outcome, _) = run(&mut gated, &opts(Some(60_000))).await;
     let Outcome::Ready { elapsed, .. } = outcome else {
         panic!("{outcome:?}")
     };
@@ -193,12 +279,15 @@ impl Probe for Gate {
 #[tokio::test(start_paused = true)]
 async fn stops_at_once_on_a_wrong_password() {
     let mut probe = Scripted::new(vec![(1, refused()), (2, bad_password()), (1, ready())]);
-    let (outcome, log) = run(&mut probe, &opts(Some(60_000))).await;
+    let (outcome, said) = run(&mut probe, &opts(Some(60_000))).await;
     assert!(matches!(outcome, Outcome::Rejected { .. }), "{outcome:?}");
     assert_eq!(probe.limits.len(), 2);
-    assert!(
-        log.contains("28P01") && log.contains("hint: check the user name and password"),
-        "{log}"
+    assert_eq!(
+        said.said()[1..],
+        [
+            Said::Failed(Class::Auth, Decision::Reject),
+            Said::Rejected(Class::Auth)
+        ]
     );
 }
 
@@ -207,26 +296,24 @@ async fn retries_a_wrong_password_when_opted_in() {
     let mut probe = Scripted::new(vec![(1, bad_password()), (1, bad_password()), (1, ready())]);
     let mut o = opts(Some(60_000));
     o.retry_on = RetryOn::parse("auth").unwrap();
-    let (outcome, log) = run(&mut probe, &o).await;
+    let (outcome, said) = run(&mut probe, &o).await;
     assert!(
         matches!(outcome, Outcome::Ready { attempts: 3, .. }),
         "{outcome:?}"
     );
-    // Says why it keeps waiting on a normally permanent failure, before the ready line.
-    let lines: Vec<&str> = log.lines().collect();
-    assert_eq!(lines.len(), 2, "{log}");
-    assert!(
-        lines[0].starts_with("pgwait: waiting for db:5432 (10.0.0.2): 28P01")
-            && lines[0].ends_with("(retried: --retry-on auth)"),
-        "{log}"
-    );
-    assert!(lines[1].starts_with("pgwait: ready after"), "{log}");
+    // The decision says why a normally permanent failure is retried: the user asked.
+    let failures = said.failures();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(failures.iter().all(|f| matches!(
+        f,
+        Said::Failed(Class::Auth, Decision::Retry { asked: true, .. })
+    )));
 }
 
 #[tokio::test(start_paused = true)]
 async fn gives_up_at_the_deadline_with_the_last_cause() {
     let mut probe = Scripted::new(vec![(1, refused())]);
-    let (outcome, log) = run(&mut probe, &opts(Some(1000))).await;
+    let (outcome, said) = run(&mut probe, &opts(Some(1000))).await;
     let Outcome::NotReady {
         attempts,
         elapsed,
@@ -241,16 +328,19 @@ async fn gives_up_at_the_deadline_with_the_last_cause() {
         "refused should be polled fast, got {attempts} attempts in 1 s"
     );
     assert!(last.is_some());
-    assert!(
-        log.contains("not ready after 1.00s") && log.contains("hint: nothing is listening"),
-        "{log}"
+    assert_eq!(
+        said.said().last(),
+        Some(&Said::NotReady {
+            attempts,
+            last: Some(Class::Refused)
+        })
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_deadline_fires_in_the_middle_of_a_hung_attempt() {
     let mut probe = Scripted::new(vec![(30_000, ready())]);
-    let (outcome, log) = run(&mut probe, &opts(Some(2000))).await;
+    let (outcome, said) = run(&mut probe, &opts(Some(2000))).await;
     let Outcome::NotReady {
         attempts: 1,
         elapsed,
@@ -260,7 +350,13 @@ async fn the_deadline_fires_in_the_middle_of_a_hung_attempt() {
         panic!("{outcome:?}")
     };
     assert_eq!(elapsed, Duration::from_secs(2));
-    assert!(log.contains("first attempt did not finish"), "{log}");
+    assert_eq!(
+        said.said(),
+        [Said::NotReady {
+            attempts: 1,
+            last: None
+        }]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -270,7 +366,7 @@ async fn waits_forever_without_a_deadline_until_a_signal() {
         sleep(Duration::from_secs(3600)).await;
         Signal::TERMINATE
     };
-    let (outcome, log) = run_until(&mut probe, &opts(None), interrupt).await;
+    let (outcome, said) = run_until(&mut probe, &opts(None), interrupt).await;
     let Outcome::Interrupted { signal, elapsed } = outcome else {
         panic!("{outcome:?}")
     };
@@ -278,18 +374,32 @@ async fn waits_forever_without_a_deadline_until_a_signal() {
         (signal, elapsed),
         (Signal::TERMINATE, Duration::from_secs(3600))
     );
-    assert!(log.contains("interrupted by SIGTERM"), "{log}");
-    assert!(log.contains("still waiting (10s"), "{log}");
+    let said = said.said();
+    assert_eq!(said.last(), Some(&Said::Interrupted(Signal::TERMINATE)));
+    // "Still waiting" at most once per 10 s status interval (it is said after an attempt, so
+    // with attempts ~5 s apart, every 10-15 s).
+    let status = said
+        .iter()
+        .filter(|s| matches!(s, Said::StillWaiting { .. }))
+        .count();
+    assert!(
+        (240..=360).contains(&status),
+        "{status} status lines in an hour"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn once_makes_exactly_one_attempt() {
     let mut o = opts(Some(60_000));
     o.once = true;
-    let (outcome, _) = run(&mut Scripted::new(vec![(1, refused()), (1, ready())]), &o).await;
+    let (outcome, said) = run(&mut Scripted::new(vec![(1, refused()), (1, ready())]), &o).await;
     assert!(
         matches!(outcome, Outcome::NotReady { attempts: 1, .. }),
         "{outcome:?}"
+    );
+    assert_eq!(
+        said.failures(),
+        [Said::Failed(Class::Refused, Decision::GiveUp)]
     );
     let (outcome, _) = run(&mut Scripted::new(vec![(1, bad_password())]), &o).await;
     assert!(matches!(outcome, Outcome::Rejected { .. }), "{outcome:?}");
@@ -297,20 +407,6 @@ async fn once_makes_exactly_one_attempt() {
     assert!(
         matches!(outcome, Outcome::Ready { attempts: 1, .. }),
         "{outcome:?}"
-    );
-}
-
-#[tokio::test(start_paused = true)]
-async fn prints_one_line_per_state_change_not_per_attempt() {
-    let mut steps: Vec<_> = (0..6).map(|_| (1, refused())).collect();
-    steps.extend((0..6).map(|_| (1, starting_up())));
-    steps.push((1, ready()));
-    let (_, log) = run(&mut Scripted::new(steps), &opts(Some(60_000))).await;
-    let lines: Vec<&str> = log.lines().collect();
-    assert_eq!(lines.len(), 3, "{log}");
-    assert!(
-        lines[0].contains("connection refused") && lines[1].contains("57P03"),
-        "{log}"
     );
 }
 
@@ -329,4 +425,99 @@ async fn dropped_syns_get_short_escalating_connect_limits() {
         .map(|l| l.tcp_connect_limit.as_millis())
         .collect();
     assert_eq!(limits, vec![200, 300, 450, 200]);
+}
+
+/// Waits for several scripted targets together, as main does.
+async fn run_all(
+    probes: Vec<Scripted>,
+    opts: &WaitSettings,
+    interrupt: impl Future<Output = Signal>,
+) -> (Vec<Outcome>, Recorder) {
+    let names = ["first", "second", "third"];
+    let jobs = probes
+        .into_iter()
+        .zip(names)
+        .map(|(probe, name)| Job {
+            probe,
+            target: target(name),
+            attempt_timeout: Duration::from_secs(5),
+        })
+        .collect();
+    let mut recorder = Recorder::default();
+    let outcomes = wait_all(jobs, opts, &mut recorder, interrupt).await;
+    (outcomes, recorder)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejection_abandons_the_targets_still_waiting_and_only_it_is_reported() {
+    let probes = vec![
+        Scripted::new(vec![(1, starting_up())]),
+        Scripted::new(vec![(1, refused()), (1, refused()), (1, bad_password())]),
+        Scripted::new(vec![(1, ready())]),
+    ];
+    let (outcomes, said) = run_all(probes, &opts(Some(60_000)), std::future::pending()).await;
+    assert!(matches!(outcomes[0], Outcome::Abandoned), "{outcomes:?}");
+    assert!(matches!(outcomes[1], Outcome::Rejected { attempts: 3, .. }));
+    assert!(matches!(outcomes[2], Outcome::Ready { attempts: 1, .. }));
+    let finals: Vec<(String, Said)> = said
+        .0
+        .into_iter()
+        .filter(|(_, s)| !matches!(s, Said::Failed(..)))
+        .collect();
+    assert_eq!(
+        finals,
+        [
+            ("second".to_string(), Said::Rejected(Class::Auth)),
+            ("third".to_string(), Said::Ready { attempts: 1 }),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_signal_interrupts_every_target_once_and_keeps_the_ready_ones() {
+    let probes = vec![
+        Scripted::new(vec![(1, ready())]),
+        Scripted::new(vec![(1, starting_up())]),
+        Scripted::new(vec![(1, refused())]),
+    ];
+    let interrupt = async {
+        sleep(Duration::from_secs(3)).await;
+        Signal::INTERRUPT
+    };
+    let (outcomes, said) = run_all(probes, &opts(Some(60_000)), interrupt).await;
+    assert!(matches!(outcomes[0], Outcome::Ready { .. }), "{outcomes:?}");
+    for outcome in &outcomes[1..] {
+        assert!(
+            matches!(outcome, Outcome::Interrupted { signal: Signal::INTERRUPT, elapsed }
+                if *elapsed == Duration::from_secs(3)),
+            "{outcome:?}"
+        );
+    }
+    let interrupted = said
+        .said()
+        .into_iter()
+        .filter(|s| matches!(s, Said::Interrupted(_)))
+        .count();
+    assert_eq!(interrupted, 1, "one line for the process");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_names_each_target_not_ready_and_keeps_the_ready_ones() {
+    let probes = vec![
+        Scripted::new(vec![(1, starting_up())]),
+        Scripted::new(vec![(1, ready())]),
+    ];
+    let (outcomes, said) = run_all(probes, &opts(Some(2_000)), std::future::pending()).await;
+    assert!(
+        matches!(outcomes[0], Outcome::NotReady { .. }),
+        "{outcomes:?}"
+    );
+    assert!(matches!(outcomes[1], Outcome::Ready { .. }));
+    let not_ready: Vec<String> = said
+        .0
+        .iter()
+        .filter(|(_, s)| matches!(s, Said::NotReady { .. }))
+        .map(|(t, _)| t.clone())
+        .collect();
+    assert_eq!(not_ready, ["first"]);
 }
