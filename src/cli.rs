@@ -1,6 +1,6 @@
-//! Command-line surface: one flag table ([`FLAGS`]) from which the `--help` text, parsing and the
-//! detection of the `--` that starts the command are all derived, so a flag added to the table is
-//! right everywhere at once.
+//! Command-line surface: one flag table ([`FLAGS`]) from which the `--help` text
+//! ([`crate::help`]), parsing and the detection of the `--` that starts the command are all
+//! derived, so a flag added to the table is right everywhere at once.
 //!
 //! Only [`crate::config`] turns the raw values into a typed `Config`; nothing else reads argv.
 //! Values stay strings here so that config can name the flag in its own error messages and merge
@@ -9,7 +9,6 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::fmt::Write as _;
 
 use lexopt::prelude::*;
 
@@ -136,67 +135,6 @@ pub const FLAGS: &[Flag] = &[
     flag(Id::Help, "--help", None, None, "Print help (-h is the host, as in psql)"),
     flag(Id::Version, "-V, --version", None, None, "Print version"),
 ];
-
-/// The `--help` text after the options.
-const HELP_TAIL: &str = "
-Connection (libpq-compatible, highest precedence first):
-  -h/-p/-U flags, then the -d connection string, then PGHOST PGHOSTADDR PGPORT
-  PGUSER PGPASSWORD PGDATABASE PGCONNECT_TIMEOUT PGAPPNAME PGOPTIONS PGSSLMODE,
-  then DATABASE_URL (only when no -d/-h/-p/-U flag and none of PGHOST PGHOSTADDR
-  PGPORT PGDATABASE PGUSER is set), then libpq's defaults. With several -d, the
-  flags and variables only fill in what each -d leaves out.
-
-  Also read: PGPASSFILE PGSERVICE PGSERVICEFILE PGSYSCONFDIR PGSSLROOTCERT PGSSLCERT
-  PGSSLKEY PGSSLCRL PGSSLSNI PGSSLNEGOTIATION PGSSLCERTMODE PGSSLMINPROTOCOLVERSION
-  PGSSLMAXPROTOCOLVERSION PGCHANNELBINDING PGTARGETSESSIONATTRS, ~/.pgpass and
-  ~/.postgresql/{root.crt,postgresql.crt,postgresql.key} as libpq does.
-
-Exit codes:
-  0    ready (no COMMAND given)
-  1    not ready before the deadline (--timeout), or --once found it not ready
-  2    usage or configuration error
-  3    permanent rejection (authentication, missing database, not PostgreSQL, TLS
-       failure or unusable certificate/key files, other SQLSTATE)
-  4    pgwait itself failed (cannot start its runtime or install signal handlers)
-  126  COMMAND found but not executable
-  127  COMMAND not found
-  128+N  interrupted by signal N while waiting (SIGTERM: 143)
-
-On success with a COMMAND, pgwait execs it: the exit code is the command's own.
-";
-
-/// The `--help` text, built from [`FLAGS`].
-pub fn help() -> String {
-    let mut text = String::from(
-        "Wait until PostgreSQL accepts an authenticated query, then exec COMMAND.\n\n\
-         Usage: pgwait [OPTIONS] [-- COMMAND [ARGS]...]\n\nOptions:\n",
-    );
-    let lefts: Vec<String> = FLAGS.iter().map(help_left).collect();
-    // The help column starts two spaces after the longest flag.
-    let column = lefts.iter().map(String::len).max().unwrap_or(0) + 2;
-    for (flag, left) in FLAGS.iter().zip(&lefts) {
-        let _ = writeln!(text, "{left:<column$}{}", flag.help);
-        if let Some(var) = flag.env {
-            let _ = writeln!(text, "{:column$}[env: {var}]", "");
-        }
-    }
-    text.push_str(HELP_TAIL);
-    text
-}
-
-/// `  -t, --timeout <DURATION>`: a flag as `--help` lists it.
-fn help_left(flag: &Flag) -> String {
-    let indent = if flag.short().is_some() {
-        "  "
-    } else {
-        "      "
-    };
-    let mut left = format!("{indent}{}", flag.names);
-    if let Some(value) = flag.value {
-        let _ = write!(left, " <{value}>");
-    }
-    left
-}
 
 /// Raw command-line options, exactly as typed, in order.
 #[derive(Debug, Default)]
@@ -421,19 +359,6 @@ mod tests {
             assert_eq!(separator(&args(case)), Some(1), "{case:?}");
         }
         assert_eq!(separator(&args(&["-qt", "--", "--", "app"])), Some(2));
-    }
-
-    #[test]
-    fn help_lists_every_flag_and_its_variable() {
-        let text = help();
-        for flag in FLAGS {
-            assert!(text.contains(flag.names), "{}", flag.names);
-            let line = text.lines().find(|l| l.contains(flag.names)).unwrap();
-            assert!(line.ends_with(&format!("  {}", flag.help)), "{line}");
-            if let Some(var) = flag.env {
-                assert!(text.contains(&format!("[env: {var}]")), "{var}");
-            }
-        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Every exit code pgwait can return, in one table (mirrored in `--help` and README).
+//! Every exit code pgwait can return, in one place: [`Exit::code`] chooses the numbers and
+//! [`MEANINGS`] says what they mean (`--help` prints it; a test keeps the two in step).
 
 use crate::exec::ExecError;
 use crate::signals::Signal;
@@ -48,6 +49,27 @@ impl Exit {
         }
     }
 }
+
+/// Every exit code and what it means, in `--help`'s words.
+pub const MEANINGS: &[(&str, &str)] = &[
+    ("0", "ready (no COMMAND given)"),
+    (
+        "1",
+        "not ready before the deadline (--timeout), or --once found it not ready",
+    ),
+    ("2", "usage or configuration error"),
+    (
+        "3",
+        "permanent rejection (authentication, missing database, not PostgreSQL, TLS failure or unusable certificate/key files, other SQLSTATE)",
+    ),
+    (
+        "4",
+        "pgwait itself failed (cannot start its runtime or install signal handlers)",
+    ),
+    ("126", "COMMAND found but not executable"),
+    ("127", "COMMAND not found"),
+    ("128+N", "interrupted by signal N while waiting (SIGTERM: 143)"),
+];
 
 impl From<&Outcome> for Exit {
     /// How a wait ends the process when there is no command to exec.
@@ -122,6 +144,13 @@ mod tests {
         ];
         for (exit, code) in table {
             assert_eq!(exit.code(), code, "{exit:?}");
+            // Every code pgwait chooses itself has a meaning in --help.
+            let documented = match exit {
+                Exit::ChildExited(_) => true,
+                Exit::Interrupted(_) | Exit::ChildKilled(_) => MEANINGS[7].0 == "128+N",
+                _ => MEANINGS.iter().any(|(c, _)| *c == code.to_string()),
+            };
+            assert!(documented, "{exit:?} is missing from MEANINGS");
         }
     }
 }

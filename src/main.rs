@@ -13,6 +13,7 @@ mod credentials;
 mod event;
 mod exec;
 mod exit;
+mod help;
 mod migrations;
 mod passfile;
 mod policy;
@@ -92,7 +93,7 @@ fn configure(
     let opts = match cli::parse(args) {
         Ok(cli::Parsed::Run(opts)) => *opts,
         Ok(cli::Parsed::Help) => {
-            print!("{}", cli::help());
+            print!("{}", help::help());
             return Err(Exit::Ready);
         }
         Ok(cli::Parsed::Version) => {

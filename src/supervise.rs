@@ -179,28 +179,12 @@ fn spawn(prepared: &Prepared, group: bool) -> Result<libc::pid_t, SpawnError> {
     check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })
         .map_err(|e| SpawnError::Os("cannot create a pipe", e))?;
     let (read_end, write_end) = (fds[0], fds[1]);
-    // SAFETY: the child runs only async-signal-safe calls (setpgid, tcsetpgrp, sigaction,
-    // sigprocmask, execv, write, _exit) and allocates nothing: `prepared` was built before.
+    // SAFETY: the child runs only async-signal-safe calls (see `become_command`) and
+    // allocates nothing: `prepared` was built before.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        unsafe {
-            libc::close(read_end);
-            if group {
-                libc::setpgid(0, 0);
-                // In the foreground of a terminal, the child's group takes the terminal so
-                // Ctrl-C and job control reach it (SIGTTOU is still blocked here).
-                if libc::isatty(libc::STDIN_FILENO) == 1 {
-                    libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpgrp());
-                }
-            }
-            let errno = match restore_inherited() {
-                Ok(()) => prepared.run(),
-                Err(e) => e.raw_os_error().unwrap_or(libc::EINVAL),
-            };
-            let bytes = errno.to_ne_bytes();
-            libc::write(write_end, bytes.as_ptr().cast(), bytes.len());
-            libc::_exit(if errno == libc::ENOENT { 127 } else { 126 });
-        }
+        // SAFETY: in the child, with the pipe's ends this function created.
+        unsafe { become_command(prepared, group, read_end, write_end) }
     }
     // SAFETY: closing descriptors this function created.
     unsafe { libc::close(write_end) };
@@ -213,6 +197,48 @@ fn spawn(prepared: &Prepared, group: bool) -> Result<libc::pid_t, SpawnError> {
         // Also from the parent, so signals can go to the group before the child runs (tini).
         unsafe { libc::setpgid(pid, pid) };
     }
+    let failed = exec_errno(read_end);
+    unsafe { libc::close(read_end) };
+    if let Some(errno) = failed {
+        let mut status = 0;
+        // SAFETY: reaping the child we forked, which has exited or is about to.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        return Err(SpawnError::Exec(errno));
+    }
+    Ok(pid)
+}
+
+/// The child's side of [`spawn`]: its own process group if asked (taking the terminal, so
+/// Ctrl-C and job control reach it), the inherited signal state, then exec. Only
+/// async-signal-safe calls (setpgid, tcsetpgrp, sigaction, sigprocmask, execv, write, _exit).
+/// If exec fails, the errno goes up the close-on-exec pipe; a successful exec closes it empty.
+///
+/// # Safety
+/// Only in the child of a fork, with `read_end`/`write_end` the two ends of a CLOEXEC pipe.
+unsafe fn become_command(prepared: &Prepared, group: bool, read_end: i32, write_end: i32) -> ! {
+    // SAFETY: the caller's contract; each call is async-signal-safe.
+    unsafe {
+        libc::close(read_end);
+        if group {
+            libc::setpgid(0, 0);
+            // SIGTTOU is still blocked here, so taking the terminal cannot stop us.
+            if libc::isatty(libc::STDIN_FILENO) == 1 {
+                libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpgrp());
+            }
+        }
+        let errno = match restore_inherited() {
+            Ok(()) => prepared.run(),
+            Err(e) => e.raw_os_error().unwrap_or(libc::EINVAL),
+        };
+        let bytes = errno.to_ne_bytes();
+        libc::write(write_end, bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(if errno == libc::ENOENT { 127 } else { 126 })
+    }
+}
+
+/// Reads the pipe until the child's exec closes it (`None`: the command runs) or sends the
+/// errno its exec failed with.
+fn exec_errno(read_end: i32) -> Option<i32> {
     let mut bytes = [0u8; 4];
     let mut got = 0;
     while got < bytes.len() {
@@ -231,14 +257,7 @@ fn spawn(prepared: &Prepared, group: bool) -> Result<libc::pid_t, SpawnError> {
             _ => break,
         }
     }
-    unsafe { libc::close(read_end) };
-    if got == bytes.len() {
-        let mut status = 0;
-        // SAFETY: reaping the child we forked, which has exited or is about to.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        return Err(SpawnError::Exec(i32::from_ne_bytes(bytes)));
-    }
-    Ok(pid)
+    (got == bytes.len()).then(|| i32::from_ne_bytes(bytes))
 }
 
 #[cfg(test)]

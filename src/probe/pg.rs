@@ -209,7 +209,11 @@ async fn checks(
     // A condition's query proves as much as SELECT 1 does.
     if session.attrs != SessionAttrs::Any || session.conditions.is_empty() {
         let row = first_row(client, readiness_query(session.attrs)).await?;
-        if let Err(failure) = verify(row.as_ref(), session.attrs) {
+        // try_get: a hostile peer may send a row with fewer columns than asked for.
+        let columns = row
+            .as_ref()
+            .map(|r| [0, 1].map(|i| r.try_get(i).ok().flatten()));
+        if let Err(failure) = verify(columns, session.attrs) {
             return Ok(Err(failure));
         }
     }
@@ -360,18 +364,15 @@ fn readiness_query(attrs: SessionAttrs) -> &'static str {
     }
 }
 
-/// Checks the reply: `1` for any server, else the server's kind against `target_session_attrs`.
-fn verify(
-    row: Option<&tokio_postgres::SimpleQueryRow>,
-    attrs: SessionAttrs,
-) -> Result<(), Failure> {
-    let Some(row) = row else {
+/// Checks the readiness query's first row (its first two columns, `None` without a row): `1`
+/// for any server, else the server's kind against `target_session_attrs`.
+fn verify(columns: Option<[Option<&str>; 2]>, attrs: SessionAttrs) -> Result<(), Failure> {
+    let Some(columns) = columns else {
         return Err(Failure::Protocol {
             phase: Phase::Query,
         });
     };
-    // try_get: a hostile peer may send a row with fewer columns than asked for.
-    let column = |i| row.try_get(i).ok().flatten();
+    let column = |i: usize| columns[i];
     let (in_recovery, read_only) = match attrs {
         SessionAttrs::Any => {
             return if column(0) == Some("1") {
@@ -484,5 +485,150 @@ fn unsupported_method(request: &guard::AuthRequest) -> Option<AuthMethod> {
         }
         code if !AUTH_CODES_SPOKEN.contains(&code) => Some(AuthMethod::Code(code)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conninfo::{Defaults, Origin, Settings};
+
+    #[test]
+    fn the_session_kind_is_checked_against_target_session_attrs() {
+        use SessionAttrs::*;
+        let primary = Some([Some("false"), Some("off")]);
+        let standby = Some([Some("true"), Some("on")]);
+        let read_only_primary = Some([Some("false"), Some("on")]);
+        let wrong = |want, got| Err(Failure::WrongKind { want, got });
+        let table = [
+            (Any, Some([Some("1"), None]), Ok(())),
+            (ReadWrite, primary, Ok(())),
+            (ReadWrite, standby, wrong("read-write", "read-only")),
+            (
+                ReadWrite,
+                read_only_primary,
+                wrong("read-write", "read-only"),
+            ),
+            (ReadOnly, standby, Ok(())),
+            (ReadOnly, primary, wrong("read-only", "read-write")),
+            (Primary, read_only_primary, Ok(())),
+            (Primary, standby, wrong("primary", "standby")),
+            (Standby, standby, Ok(())),
+            (PreferStandby, primary, wrong("standby", "primary")),
+        ];
+        for (attrs, columns, want) in table {
+            assert_eq!(verify(columns, attrs), want, "{attrs:?} {columns:?}");
+        }
+        // No row, a short row, or anything but 1 is not a PostgreSQL answer.
+        let protocol = Err(Failure::Protocol {
+            phase: Phase::Query,
+        });
+        for columns in [None, Some([None, None]), Some([Some("2"), None])] {
+            assert_eq!(verify(columns, Any), protocol, "{columns:?}");
+        }
+    }
+
+    #[test]
+    fn only_methods_pgwait_cannot_answer_are_unsupported() {
+        let request = |code, mechanisms: &[&str]| guard::AuthRequest {
+            code,
+            mechanisms: mechanisms.iter().map(|m| m.to_string()).collect(),
+        };
+        let sasl = |m: &[&str]| AuthMethod::Sasl(m.iter().map(|s| s.to_string()).collect());
+        let table = [
+            (request(0, &[]), None),
+            (request(3, &[]), None),
+            (request(5, &[]), None),
+            (request(10, &["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]), None),
+            (request(10, &["SCRAM-SHA-256"]), None),
+            (request(10, &["OAUTHBEARER"]), Some(sasl(&["OAUTHBEARER"]))),
+            (request(7, &[]), Some(AuthMethod::Code(7))),
+            (request(9, &[]), Some(AuthMethod::Code(9))),
+            (request(99, &[]), Some(AuthMethod::Code(99))),
+        ];
+        for (request, want) in table {
+            assert_eq!(unsupported_method(&request), want, "{request:?}");
+        }
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> ConnParams {
+        let mut settings = Settings::default();
+        for (k, v) in pairs {
+            settings.set(k, v.to_string(), Origin::DbnameArg).unwrap();
+        }
+        let defaults = Defaults {
+            user: "os_user".into(),
+            home: None,
+            socket_dir_exists: false,
+        };
+        settings.resolve(&defaults).unwrap()
+    }
+
+    #[test]
+    fn the_startup_packet_carries_the_settings_and_tls_is_already_decided() {
+        let params = params(&[
+            ("user", "app"),
+            ("dbname", "shop"),
+            ("application_name", "gate"),
+            ("options", "-c search_path=app"),
+            ("channel_binding", "require"),
+        ]);
+        let session = Session {
+            params: &params,
+            password: Some(Secret::new("pw".into())),
+            transport: Transport::Plain,
+            host: "db",
+            attrs: SessionAttrs::Any,
+            conditions: &[],
+            over_socket: false,
+        };
+        let config = client_config(&session, false);
+        assert_eq!(config.get_user(), Some("app"));
+        assert_eq!(config.get_dbname(), Some("shop"));
+        assert_eq!(config.get_application_name(), Some("gate"));
+        assert_eq!(config.get_options(), Some("-c search_path=app"));
+        assert_eq!(config.get_password(), Some(&b"pw"[..]));
+        assert_eq!(config.get_channel_binding(), PgChannelBinding::Require);
+        assert_eq!(config.get_ssl_mode(), PgSslMode::Disable);
+        // TLS was negotiated before tokio-postgres sees the stream: it must not ask again.
+        let tls = client_config(&session, true);
+        assert_eq!(tls.get_ssl_mode(), PgSslMode::Require);
+        assert_eq!(tls.get_ssl_negotiation(), SslNegotiation::Direct);
+    }
+
+    async fn error_response(bytes: &[u8]) -> Failure {
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        server.write_all(bytes).await.unwrap();
+        drop(server);
+        let deadline = Instant::now() + std::time::Duration::from_secs(1);
+        read_error_response(&mut client, deadline).await
+    }
+
+    #[tokio::test]
+    async fn a_postmaster_error_to_the_ssl_request_is_read_as_a_server_failure() {
+        let mut body = b"SFATAL\0C53300\0Msorry, too many clients already\0\0".to_vec();
+        let mut message = u32::try_from(body.len() + 4)
+            .unwrap()
+            .to_be_bytes()
+            .to_vec();
+        message.append(&mut body);
+        assert_eq!(
+            error_response(&message).await,
+            Failure::Server {
+                phase: Phase::Startup,
+                sqlstate: "53300".into(),
+                message: "sorry, too many clients already".into(),
+            }
+        );
+        let protocol = Failure::Protocol {
+            phase: Phase::Startup,
+        };
+        // An absurd length, a truncated body, or no SQLSTATE: not a PostgreSQL error.
+        assert_eq!(error_response(&[0x7f, 0, 0, 0]).await, protocol);
+        assert_eq!(error_response(&[0, 0, 0, 40, b'S']).await, protocol);
+        assert_eq!(
+            error_response(&[0, 0, 0, 9, b'M', b'x', 0, 0, 0]).await,
+            protocol
+        );
     }
 }

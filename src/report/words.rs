@@ -42,52 +42,25 @@ pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
             elapsed,
             error,
         } => rejected(target, *attempts, *elapsed, error),
-        Event::Interrupted { signal, elapsed } => Record {
-            level: Some(Level::Info),
-            event: "interrupted",
-            msg: format!("interrupted by {signal} after {}", human(*elapsed)),
-            elapsed: Some(*elapsed),
-            signal: Some(signal.name()),
-            ..Record::default()
-        },
-        Event::Warning(warning) => Record {
-            level: Some(Level::Warn),
-            event: "warning",
-            msg: format!("warning: {warning}"),
-            ..Record::default()
-        },
-        Event::SocketOnly { target, server: s } => Record {
-            level: Some(Level::Warn),
-            event: "socket_only",
-            msg: format!("warning: {}: {SOCKET_ONLY}", server(s)),
-            target: Some(self::target(target)),
-            server: Some(s),
-            hint: Some(SOCKET_ONLY),
-            ..Record::default()
-        },
+        Event::Interrupted { signal, elapsed } => interrupted(*signal, *elapsed),
+        Event::Warning(warning) => warn("warning", format!("warning: {warning}")),
+        Event::SocketOnly { target, server } => socket_only(target, server),
         Event::CredentialsChanged { target, source } => credentials_changed(target, source),
         Event::Exec { command } => Record {
-            level: Some(Level::Debug),
-            event: "exec",
-            msg: format!("executing {}", command.name()),
             program: Some(command.name()),
-            ..Record::default()
+            ..debug("exec", format!("executing {}", command.name()))
         },
         Event::Supervising { command, pid } => Record {
-            level: Some(Level::Debug),
-            event: "supervising",
-            msg: format!("started {} (pid {pid}); supervising it", command.name()),
             program: Some(command.name()),
-            ..Record::default()
+            ..debug(
+                "supervising",
+                format!("started {} (pid {pid}); supervising it", command.name()),
+            )
         },
-        Event::NoSubreaper { error } => Record {
-            level: Some(Level::Warn),
-            event: "no_subreaper",
-            msg: format!(
-                "warning: cannot become a child subreaper ({error}): processes the command orphans will be reaped by the system's init, not by pgwait"
-            ),
-            ..Record::default()
-        },
+        Event::NoSubreaper { error } => warn(
+            "no_subreaper",
+            format!("warning: cannot become a child subreaper ({error}): processes the command orphans will be reaped by the system's init, not by pgwait"),
+        ),
         Event::ExecFailed(error) => exec_failed(error),
         Event::Usage(error) => failure("usage_error", error.to_string()),
         Event::Config(error) => failure("config_error", error.to_string()),
@@ -219,6 +192,47 @@ fn credentials_changed(target: &Target<'_>, source: &Source) -> Record<'static> 
             Source::PassFile(path) => format!("credentials changed: \"{path}\" was updated"),
         },
         target: Some(self::target(target)),
+        ..Record::default()
+    }
+}
+
+fn interrupted(signal: crate::signals::Signal, elapsed: Duration) -> Record<'static> {
+    Record {
+        level: Some(Level::Info),
+        event: "interrupted",
+        msg: format!("interrupted by {signal} after {}", human(elapsed)),
+        elapsed: Some(elapsed),
+        signal: Some(signal.name()),
+        ..Record::default()
+    }
+}
+
+fn socket_only<'e>(target: &Target<'_>, s: &'e Server) -> Record<'e> {
+    Record {
+        target: Some(self::target(target)),
+        server: Some(s),
+        hint: Some(SOCKET_ONLY),
+        ..warn(
+            "socket_only",
+            format!("warning: {}: {SOCKET_ONLY}", server(s)),
+        )
+    }
+}
+
+fn warn(event: &'static str, msg: String) -> Record<'static> {
+    Record {
+        level: Some(Level::Warn),
+        event,
+        msg,
+        ..Record::default()
+    }
+}
+
+fn debug(event: &'static str, msg: String) -> Record<'static> {
+    Record {
+        level: Some(Level::Debug),
+        event,
+        msg,
         ..Record::default()
     }
 }

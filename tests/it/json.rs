@@ -2,13 +2,11 @@
 //! documented fields, the events come in the order the scenario implies, and no line holds a
 //! password. Also: a `--retry-on auth` wait says why it waits, in both formats.
 
-mod support;
-
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 const WRONG: &str = "Wr0ng-Js0n-Passw0rd";
 
@@ -29,7 +27,11 @@ fn tcp(cluster: &Cluster, user: &str, db: &str) -> Vec<String> {
 
 /// Parses every stderr line; each must be one object with ts, level, event and msg.
 fn parsed(out: &Output) -> Vec<Value> {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    parsed_text(&String::from_utf8_lossy(&out.stderr))
+}
+
+/// Every line of `stderr` as one JSON object, none holding a password.
+fn parsed_text(stderr: &str) -> Vec<Value> {
     assert!(
         !stderr.contains(WRONG) && !stderr.contains(SCRAM_PASSWORD),
         "{stderr}"
@@ -106,18 +108,16 @@ fn ready_at_once_is_one_ready_event_with_its_figures() {
 #[test]
 fn refused_then_ready_with_verbose_start_and_exec() {
     let mut cluster = Cluster::new("");
-    let mut child = json_pgwait()
-        .args(tcp(&cluster, TRUST_USER, "postgres"))
-        .args(["-v", "--", "true"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let running = Running::spawn(
+        json_pgwait()
+            .args(tcp(&cluster, TRUST_USER, "postgres"))
+            .args(["-v", "--", "true"]),
+    );
+    running.expect("\"attempt_failed\"", Duration::from_secs(10));
     cluster.start();
-    let status = wait_with_deadline(&mut child, Duration::from_secs(30));
-    let out = child.wait_with_output().unwrap();
-    assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let events = parsed(&out);
+    let (status, stderr) = running.finish(Duration::from_secs(30));
+    assert!(status.success(), "{stderr}");
+    let events = parsed_text(&stderr);
     let story = story(&events);
     assert_eq!(story.first(), Some(&"start"), "{story:?}");
     assert_eq!(story[1], "attempt_failed", "{story:?}");
@@ -308,16 +308,12 @@ fn usage_and_configuration_errors_are_json_too() {
 #[test]
 fn sigterm_while_waiting_is_an_interrupted_event() {
     let port = free_port().to_string();
-    let mut child = json_pgwait()
-        .args(["-h", "127.0.0.1", "-p", &port, "-t", "0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
-    unsafe_kill(child.id(), "TERM");
-    let status = wait_with_deadline(&mut child, Duration::from_secs(5));
+    let running = Running::spawn(json_pgwait().args(["-h", "127.0.0.1", "-p", &port, "-t", "0"]));
+    running.expect("\"attempt_failed\"", Duration::from_secs(10));
+    unsafe_kill(running.id(), "TERM");
+    let (status, stderr) = running.finish(Duration::from_secs(5));
     assert_eq!(status.code(), Some(143));
-    let events = parsed(&child.wait_with_output().unwrap());
+    let events = parsed_text(&stderr);
     assert_eq!(story(&events), ["attempt_failed", "interrupted"]);
     assert_eq!(events.last().unwrap()["signal"], "SIGTERM");
 }
@@ -326,26 +322,21 @@ fn sigterm_while_waiting_is_an_interrupted_event() {
 fn wait_for_role_created_later(format: &str) -> String {
     let mut cluster = Cluster::new("");
     cluster.start_ready();
-    let mut child = pgwait()
-        .args(tcp(&cluster, "late_role", "postgres"))
-        .args(["--retry-on", "auth", "-t", "60s", "--log-format", format])
-        .env("PGPASSWORD", "late-role-pw")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "pgwait ended before the role existed"
+    let mut running = Running::spawn(
+        pgwait()
+            .args(tcp(&cluster, "late_role", "postgres"))
+            .args(["--retry-on", "auth", "-t", "60s", "--log-format", format])
+            .env("PGPASSWORD", "late-role-pw"),
     );
+    // It has been told the role does not exist, and waits on.
+    running.expect("28P01", Duration::from_secs(10));
+    assert!(running.is_running(), "pgwait ended before the role existed");
     let created = cluster.psql(
         "postgres",
         "CREATE ROLE late_role LOGIN PASSWORD 'late-role-pw'",
     );
     assert!(created.status.success(), "{created:?}");
-    let status = wait_with_deadline(&mut child, Duration::from_secs(30));
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (status, stderr) = running.finish(Duration::from_secs(30));
     assert!(status.success(), "{stderr}");
     assert!(!stderr.contains("late-role-pw"), "{stderr}");
     stderr

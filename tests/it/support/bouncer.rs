@@ -4,7 +4,7 @@
 use std::fs;
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -86,10 +86,6 @@ impl Bouncer {
     /// PgBouncer's own log, for failure messages.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("pgbouncer.log")).unwrap_or_default()
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

@@ -2,8 +2,6 @@
 //! answers. Memory stays bounded, deadlines hold, and each case ends as a classified failure.
 //! Fake peers only where no real server misbehaves on demand; the healthy server is real.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::os::fd::FromRawFd;
@@ -12,9 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::peer::{client_args, fake_server, message, read_startup, trust_login};
-use support::release;
-use support::*;
+use crate::support::peer::{client_args, fake_server, message, read_startup, trust_login};
+use crate::support::release;
+use crate::support::*;
 
 /// Peak RSS allowed under any peer behaviour (issue: a 16 MiB init container must survive).
 const RSS_LIMIT_KIB: i64 = 8 * 1024;

@@ -2,15 +2,13 @@
 //! answers, one that hangs up after the startup packet, one that answers garbage, and one that
 //! says 57P03 in German (classification must not depend on message text).
 
-mod support;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use support::peer::{client_args, error_response, fake_server, read_startup};
-use support::pgwait;
+use crate::support::peer::{client_args, error_response, fake_server, read_startup};
+use crate::support::pgwait;
 
 fn run(port: u16, extra: &[&str]) -> (Option<i32>, String, Duration) {
     let started = Instant::now();

@@ -2,13 +2,11 @@
 //! zombies reaped (as PID 1 of a PID namespace and as a subreaper), spawn failures, the child's
 //! signal state as if launched directly, and no CPU while idle. Real server for the wait.
 
-mod support;
-
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn gate(cluster: &Cluster) -> Command {
     let mut cmd = pgwait();
@@ -136,6 +134,7 @@ fn orphaned_grandchildren_are_reaped_as_a_subreaper() {
         .args(["--", "sh", "-c", ORPHANER])
         .spawn()
         .unwrap();
+    // The orphans live 0.2 s; a second later every one must have been reaped.
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(zombies_of(child.id()), 0, "zombies left under pgwait");
     let status = wait_with_deadline(&mut child, Duration::from_secs(10));
@@ -189,6 +188,7 @@ fn as_pid_1_sigterm_reaches_the_child_and_zombies_are_reaped() {
     let mut unshare = as_pid_1(&cluster, ORPHANER);
     let pgwait = child_of(unshare.id());
     let _ = child_of(pgwait);
+    // The orphans live 0.2 s; a second later every one must have been reaped.
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(zombies_of(pgwait), 0, "zombies left under pgwait as PID 1");
     let status = wait_with_deadline(&mut unshare, Duration::from_secs(10));
@@ -236,7 +236,15 @@ fn the_child_starts_with_the_signal_state_of_a_direct_launch_and_pgwait_idles() 
     parent_state(&mut supervised);
     let mut supervised = supervised.spawn().unwrap();
     let sh = child_of(supervised.id());
-    std::thread::sleep(Duration::from_millis(200));
+    // The child's state is final once it has exec'd the shell.
+    let pgwait = std::fs::read_link(format!("/proc/{}/exe", supervised.id())).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || std::fs::read_link(format!(
+            "/proc/{sh}/exe"
+        ))
+        .is_ok_and(|exe| exe != pgwait)),
+        "the child never exec'd"
+    );
     assert_eq!(signal_state(sh), signal_state(direct.id()));
     // Idle while the child runs: blocked in sigwaitinfo, no polling.
     let ticks = |pid: u32| -> u64 {
@@ -270,7 +278,7 @@ fn while_still_waiting_sigterm_ends_pgwait_and_the_command_never_starts() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    handles_sigterm(child.id());
     unsafe_kill(child.id(), "TERM");
     let status = wait_with_deadline(&mut child, Duration::from_secs(5));
     assert_eq!(status.code(), Some(143));

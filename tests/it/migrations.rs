@@ -2,13 +2,11 @@
 //! DDL its own source uses (cited in src/migrations.rs), driven through its states; and one real
 //! tool, Alembic (from PyPI, in the virtualenv `.ci/run` creates), migrating while pgwait waits.
 
-mod support;
-
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 fn sql(cluster: &Cluster, statement: &str) {
     let out = cluster.psql("postgres", statement);
@@ -300,34 +298,25 @@ fn a_real_alembic_upgrade_releases_the_app_only_at_the_named_revision() {
         cluster.port,
         marker.display()
     );
-    let mut child = pgwait()
-        .args(cluster.tcp_args(TRUST_USER))
-        .args([
-            "--migrations",
-            "alembic:b2",
-            "-t",
-            "60s",
-            "-v",
-            "--",
-            "sh",
-            "-c",
-            &app,
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    let mut child = Running::spawn(pgwait().args(cluster.tcp_args(TRUST_USER)).args([
+        "--migrations",
+        "alembic:b2",
+        "-t",
+        "60s",
+        "-v",
+        "--",
+        "sh",
+        "-c",
+        &app,
+    ]));
+    // No history table yet: schema not ready.
+    child.expect("42P01", Duration::from_secs(20));
     run_alembic(&project, "a1");
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "released at revision a1"
-    );
+    child.expect_more("version b2 is not applied yet", 3, Duration::from_secs(20));
+    assert!(child.is_running(), "released at revision a1");
     run_alembic(&project, "head");
-    wait_with_deadline(&mut child, Duration::from_secs(30));
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
+    let (status, log) = child.finish(Duration::from_secs(30));
+    assert!(status.success(), "{log}");
     assert_eq!(
         std::fs::read_to_string(&marker).unwrap().trim(),
         "0",

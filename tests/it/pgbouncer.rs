@@ -1,12 +1,10 @@
 //! Behind a real PgBouncer: its 08P01 for a wrong password or an unknown database fails fast
 //! with the right hint, while its 08P01 for a backend that is down is waited out.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::bouncer::{Bouncer, DATABASE};
-use support::*;
+use crate::support::bouncer::{Bouncer, DATABASE};
+use crate::support::*;
 
 fn through(bouncer: &Bouncer, password: &str, database: &str) -> std::process::Command {
     let mut cmd = pgwait();
@@ -70,21 +68,26 @@ fn a_backend_that_is_down_is_waited_for_until_it_comes_up() {
     // PgBouncer has served this database before; now its backend goes away.
     let (mut cluster, bouncer) = served();
     cluster.stop();
-    let mut child = through(&bouncer, SCRAM_PASSWORD, DATABASE)
-        .args(["-t", "60s", "--connect-timeout", "2s", "-v"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(6));
+    let mut child = Running::spawn(through(&bouncer, SCRAM_PASSWORD, DATABASE).args([
+        "-t",
+        "60s",
+        "--connect-timeout",
+        "2s",
+        "-v",
+    ]));
+    // PgBouncer says its backend login is failing, again and again, and pgwait waits on.
+    child.expect_more(
+        "08P01 server login has been failing",
+        2,
+        Duration::from_secs(30),
+    );
     assert!(
-        child.try_wait().unwrap().is_none(),
+        child.is_running(),
         "pgwait gave up while the backend was down:\n{}",
         bouncer.log()
     );
     cluster.start_ready();
-    let status = wait_with_deadline(&mut child, Duration::from_secs(40));
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
+    let (status, log) = child.finish(Duration::from_secs(40));
     assert_eq!(status.code(), Some(0), "{log}\n{}", bouncer.log());
     // While the backend was down PgBouncer said so as 08P01, and pgwait kept waiting.
     assert!(log.contains("08P01 server login has been failing"), "{log}");

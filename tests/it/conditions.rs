@@ -2,13 +2,11 @@
 //! command starts only after the change commits; names are never SQL; bad conditions fail as
 //! documented.
 
-mod support;
-
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 fn args(cluster: &Cluster) -> Vec<String> {
     cluster.tcp_args(TRUST_USER)
@@ -43,7 +41,7 @@ fn session(cluster: &Cluster) -> Child {
 }
 
 /// pgwait gating an app that records whether `check` (SQL) succeeded when it started.
-fn gated(cluster: &Cluster, condition: &[&str], check: &str) -> (Child, std::path::PathBuf) {
+fn gated(cluster: &Cluster, condition: &[&str], check: &str) -> (Running, std::path::PathBuf) {
     let marker = cluster.root.join(format!("marker-{}", free_port()));
     let app = format!(
         "{} -X -A -t -h {} -p {} -U postgres -d postgres -c \"{check}\" > {} 2>&1",
@@ -52,28 +50,24 @@ fn gated(cluster: &Cluster, condition: &[&str], check: &str) -> (Child, std::pat
         cluster.port,
         marker.display()
     );
-    let child = pgwait()
-        .args(args(cluster))
-        .args(condition)
-        .args(["-t", "60s", "-v", "--", "sh", "-c", &app])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = Running::spawn(
+        pgwait()
+            .args(args(cluster))
+            .args(condition)
+            .args(["-t", "60s", "-v", "--", "sh", "-c", &app]),
+    );
     (child, marker)
 }
 
-fn finish(mut child: Child) -> (Option<i32>, String) {
-    wait_with_deadline(&mut child, Duration::from_secs(30));
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+fn finish(child: Running) -> (Option<i32>, String) {
+    let (status, log) = child.finish(Duration::from_secs(30));
+    (status.code(), log)
 }
 
-fn still_waiting(child: &mut Child) {
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(child.try_wait().unwrap().is_none(), "pgwait did not wait");
+/// It made three more attempts (`-v` lines) and is still waiting.
+fn still_waiting(child: &mut Running) {
+    child.expect_more("attempt ", 3, Duration::from_secs(20));
+    assert!(child.is_running(), "pgwait did not wait");
 }
 
 #[test]
@@ -180,13 +174,13 @@ fn a_syntax_error_stops_and_missing_privileges_stop_unless_asked() {
         "{log}"
     );
 
-    let mut child = pgwait()
-        .args(args(&cluster))
-        .args(query)
-        .args(["--retry-on", "privileges", "-t", "60s"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Running::spawn(pgwait().args(args(&cluster)).args(query).args([
+        "--retry-on",
+        "privileges",
+        "-t",
+        "60s",
+        "-v",
+    ]));
     still_waiting(&mut child);
     sql(&cluster, "GRANT SELECT ON secret TO trust_user");
     let (code, log) = finish(child);

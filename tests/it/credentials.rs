@@ -2,13 +2,10 @@
 //! again before the next attempt (and the log says so, never what they are); an empty password
 //! file is no password, as in libpq. Against a real server with SCRAM.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 fn scram_args(cluster: &Cluster) -> Vec<String> {
     [
@@ -39,25 +36,19 @@ fn rotate_during_wait(
     for (flag, value) in file_args {
         cmd.args([flag, value]);
     }
-    let mut child = cmd
-        .envs(env.iter().copied())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let running = Running::spawn(cmd.envs(env.iter().copied()));
+    // It is waiting with the old password (the server is down: refused).
+    running.expect("connection refused", Duration::from_secs(10));
     // Replaced atomically, as a Kubernetes Secret update does.
     let next = path.with_extension("next");
     std::fs::write(&next, rotated).unwrap();
     std::fs::set_permissions(&next, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::rename(&next, path).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // The next attempt re-reads it (and says so) before the server is there to accept it.
+    running.expect("credentials changed", Duration::from_secs(10));
     cluster.start_ready();
-    wait_with_deadline(&mut child, Duration::from_secs(30));
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (status, log) = running.finish(Duration::from_secs(30));
+    (status.code(), log)
 }
 
 #[test]

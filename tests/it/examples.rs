@@ -80,3 +80,25 @@ fn the_compose_demo_gates_the_app_on_a_pgwait_healthcheck() {
         "no top-level version: valid for Compose v1.27+ and v2"
     );
 }
+
+#[test]
+fn the_first_command_in_the_readme_shows_the_whole_main_job() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(readme.contains("examples/try.sh"), "README's first command");
+    let out =
+        std::process::Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/try.sh"))
+            .env("PGWAIT", env!("CARGO_BIN_EXE_pgwait"))
+            .output()
+            .expect("run examples/try.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // It waited (the server came a second later), logged in, and only then ran the command.
+    let waited = stderr
+        .find("waiting for 127.0.0.1:")
+        .expect("a waiting line");
+    let ready = stderr.find("ready after").expect("a ready line");
+    assert!(waited < ready, "{stderr}");
+    assert!(stdout.contains("the app starts now"), "{stdout}");
+}

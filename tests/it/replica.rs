@@ -1,11 +1,8 @@
 //! target_session_attrs against a real primary and a streaming standby (pg_basebackup -R).
 
-mod support;
-
-use std::process::Stdio;
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 fn primary_and_standby() -> (Cluster, Cluster) {
     let mut primary = Cluster::new("");
@@ -98,20 +95,12 @@ fn read_write_against_only_a_standby_waits_for_its_promotion() {
         "host=127.0.0.1 port={} user={TRUST_USER} dbname=postgres target_session_attrs=read-write",
         standby.port
     );
-    let mut child = pgwait()
-        .args(["-t", "60s", "-d", &conninfo])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "pgwait accepted a read-only standby"
-    );
+    let mut child = Running::spawn(pgwait().args(["-t", "60s", "-v", "-d", &conninfo]));
+    child.expect_more("read-only server", 3, Duration::from_secs(20));
+    assert!(child.is_running(), "pgwait accepted a read-only standby");
     drop(primary);
     standby.promote();
-    let status = wait_with_deadline(&mut child, Duration::from_secs(30));
-    let log = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
+    let (status, log) = child.finish(Duration::from_secs(30));
     assert!(status.success(), "{log}");
     assert!(
         log.contains("is a read-only server (waiting for read-write)"),

@@ -5,12 +5,13 @@
 //! the server runs as the `postgres` user (PostgreSQL refuses root). Missing PostgreSQL binaries
 //! fail loudly: these tests never skip.
 
-#![allow(dead_code)]
-
 pub mod bouncer;
 pub mod certs;
 pub mod peer;
 pub mod release;
+pub mod running;
+
+pub use running::Running;
 
 use std::fs;
 use std::net::TcpListener;
@@ -463,6 +464,24 @@ pub fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::E
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Waits until `pid` catches SIGTERM (`SigCgt` in /proc): pgwait installs its handler before it
+/// waits, so a signal sent after this is the wait's to handle.
+pub fn handles_sigterm(pid: u32) {
+    let catches = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                let mask = s.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+                u64::from_str_radix(mask.trim(), 16).ok()
+            })
+            .is_some_and(|mask| mask & (1 << (15 - 1)) != 0)
+    };
+    assert!(
+        eventually(Duration::from_secs(10), catches),
+        "process {pid} never caught SIGTERM"
+    );
 }
 
 /// Polls `cond` every 10 ms until it holds or `limit` passes.

@@ -3,16 +3,16 @@
 //! container, network and image gets a unique name and is removed, even when a test fails. If
 //! Docker is unreachable these tests fail with a clear message; they never pass silently.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use support::release::{build_static, static_binary, ROOT, STATIC_FLAGS};
-use support::{scratch_dir, wait_with_deadline, Cluster, SCRAM_PASSWORD, SCRAM_USER};
+use crate::support::release::{build_static, static_binary, ROOT, STATIC_FLAGS};
+use crate::support::{
+    eventually, scratch_dir, wait_with_deadline, Cluster, SCRAM_PASSWORD, SCRAM_USER,
+};
 
 const PASSWORD: &str = "container-pa55word";
 
@@ -139,6 +139,15 @@ fn remove_stale_images() {
             let _ = docker(&["rmi", "-f", image]);
         }
     }
+}
+
+/// Waits up to 60 s for the container's log to say `text` (what pgwait prints while it waits).
+fn logs_say(container: &str, text: &str) {
+    assert!(
+        eventually(Duration::from_secs(60), || logs(container).contains(text)),
+        "{text:?} never appeared:\n{}",
+        logs(container)
+    );
 }
 
 /// Containers and networks of one test, removed on drop (also when the test panics).
@@ -340,7 +349,7 @@ fn the_app_waits_for_a_database_whose_name_does_not_resolve_yet_then_execs() {
     let net = scope.network();
     let db_name = unique("db-later");
     let app = scope.app(&net, &db_name, &["APP_EXIT_CODE=7", "PGWAIT_TIMEOUT=90s"]);
-    std::thread::sleep(Duration::from_secs(2));
+    logs_say(&app, "not resolvable");
     assert!(
         running(&app),
         "pgwait gave up before the database existed:\n{}",
@@ -419,7 +428,7 @@ fn docker_stop_ends_a_waiting_pgwait_as_pid_1_well_before_the_kill_timeout() {
     let mut scope = Scope::new();
     let pgwait = images().pgwait.clone();
     let c = scope.run("stop", &[&pgwait, "-h", "nowhere.invalid", "-t", "0"]);
-    std::thread::sleep(Duration::from_secs(1));
+    logs_say(&c, "not resolvable");
     assert!(running(&c), "{}", logs(&c));
     let started = Instant::now();
     docker_ok(&["stop", "-t", "10", &c]);
@@ -496,9 +505,8 @@ fn a_paused_database_is_waited_for_with_backoff_until_it_resumes() {
         &db,
         &["PGWAIT_CONNECT_TIMEOUT=1s", "PGWAIT_TIMEOUT=90s"],
     );
-    std::thread::sleep(Duration::from_secs(4));
+    logs_say(&app, "timed out");
     assert!(running(&app), "{}", logs(&app));
-    assert!(logs(&app).contains("timed out"), "{}", logs(&app));
     docker_ok(&["unpause", &db]);
     assert_eq!(
         exit_code(&app, Duration::from_secs(60)),
@@ -516,7 +524,7 @@ fn a_disconnected_database_is_waited_for_until_it_is_reconnected() {
     wait_until_ready(&net, &db);
     docker_ok(&["network", "disconnect", &net, &db]);
     let app = scope.app(&net, &db, &["PGWAIT_TIMEOUT=90s"]);
-    std::thread::sleep(Duration::from_secs(3));
+    logs_say(&app, "waiting for");
     assert!(running(&app), "{}", logs(&app));
     docker_ok(&["network", "connect", &net, &db]);
     assert_eq!(

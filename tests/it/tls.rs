@@ -1,12 +1,10 @@
 //! TLS against real servers with certificates generated at test time: libpq's sslmode outcome
 //! table, verification failures, client certificates, channel binding, password files.
 
-mod support;
-
 use std::process::Output;
 
-use support::certs::{self, Pki};
-use support::*;
+use crate::support::certs::{self, Pki};
+use crate::support::*;
 
 const TLS_HBA: &str = "\
 local all all trust
@@ -57,15 +55,24 @@ fn stderr_of(out: &Output) -> String {
 
 /// Whether the server logged the connection of `app` as encrypted.
 fn used_tls(cluster: &Cluster, app: &str) -> bool {
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    let log = cluster.log();
-    let line = log
-        .lines()
-        .find(|l| {
-            l.contains("connection authorized") && l.contains(&format!("application_name={app}"))
-        })
-        .unwrap_or_else(|| panic!("no connection from {app} in the log:\n{log}"));
-    line.contains("SSL enabled")
+    let authorized = |log: &str| {
+        log.lines()
+            .find(|l| {
+                l.contains("connection authorized")
+                    && l.contains(&format!("application_name={app}"))
+            })
+            .map(|l| l.contains("SSL enabled"))
+    };
+    // The server may write the line a moment after pgwait has exited.
+    let seen = eventually(std::time::Duration::from_secs(10), || {
+        authorized(&cluster.log()).is_some()
+    });
+    assert!(
+        seen,
+        "no connection from {app} in the log:\n{}",
+        cluster.log()
+    );
+    authorized(&cluster.log()).unwrap()
 }
 
 #[test]

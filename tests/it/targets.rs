@@ -2,12 +2,9 @@
 //! only when all are; the first permanent failure ends the wait naming its target; every line
 //! names its target. Two real servers.
 
-mod support;
-
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn conninfo(cluster: &Cluster) -> String {
     format!("host=127.0.0.1 port={} dbname=postgres", cluster.port)
@@ -19,31 +16,26 @@ fn the_command_starts_only_when_every_database_is_ready() {
     let mut second = Cluster::new("");
     first.start_ready();
     let marker = first.root.join("app-started");
-    let mut child = pgwait()
-        .args([
-            "-d",
-            &conninfo(&first),
-            "-d",
-            &conninfo(&second),
-            "-U",
-            TRUST_USER,
-        ])
-        .args(["-t", "60s", "--log-format", "json", "-v", "--"])
-        .args(["sh", "-c", &format!("date +%s%N > {}", marker.display())])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "started before the second database"
+    let mut child = Running::spawn(
+        pgwait()
+            .args([
+                "-d",
+                &conninfo(&first),
+                "-d",
+                &conninfo(&second),
+                "-U",
+                TRUST_USER,
+            ])
+            .args(["-t", "60s", "--log-format", "json", "-v", "--"])
+            .args(["sh", "-c", &format!("date +%s%N > {}", marker.display())]),
     );
+    // The second keeps being refused, and the command waits for it.
+    child.expect_more("\"class\":\"refused\"", 3, Duration::from_secs(20));
+    assert!(child.is_running(), "started before the second database");
     assert!(!marker.exists());
     second.start_ready();
     let second_ready = Instant::now();
-    let status = wait_with_deadline(&mut child, Duration::from_secs(30));
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
+    let (status, log) = child.finish(Duration::from_secs(30));
     assert!(status.success(), "{log}");
     assert!(marker.exists(), "{log}");
     assert!(second_ready.elapsed() < Duration::from_secs(20));

@@ -1,7 +1,5 @@
 //! The built binary against real PostgreSQL servers the harness starts.
 
-mod support;
-
 use std::ffi::OsStr;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -9,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn tcp_args(cluster: &Cluster, user: &str) -> Vec<String> {
     vec![
@@ -42,23 +40,18 @@ fn with_blocked<'a>(cmd: &'a mut Command, signals: &'static [i32]) -> &'a mut Co
 
 /// Starts pgwait gating an app that runs `sql` against the cluster and writes the result to
 /// `marker`: the app can only succeed if pgwait did not exec too early.
-fn spawn_gated_query(
-    cluster: &Cluster,
-    sql: &str,
-    marker: &std::path::Path,
-) -> std::process::Child {
+fn spawn_gated_query(cluster: &Cluster, sql: &str, marker: &std::path::Path) -> Running {
     let app = format!(
         "{} -X -A -t -h 127.0.0.1 -p {} -U {TRUST_USER} -d postgres -c '{sql}' > {}",
         pg().bin.join("psql").display(),
         cluster.port,
         marker.display()
     );
-    pgwait()
-        .args(tcp_args(cluster, TRUST_USER))
-        .args(["-t", "60s", "--", "sh", "-c", &app])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    Running::spawn(
+        pgwait()
+            .args(tcp_args(cluster, TRUST_USER))
+            .args(["-t", "60s", "-v", "--", "sh", "-c", &app]),
+    )
 }
 
 fn stderr_of(out: &std::process::Output) -> String {
@@ -70,15 +63,10 @@ fn execs_once_a_server_started_mid_wait_accepts_queries() {
     let mut cluster = Cluster::new("");
     let marker = cluster.root.join("app-ran");
     let mut child = spawn_gated_query(&cluster, "select 41+1", &marker);
-    std::thread::sleep(Duration::from_millis(700));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "pgwait ended before any server existed"
-    );
+    child.expect_more("connection refused", 3, Duration::from_secs(10));
+    assert!(child.is_running(), "pgwait ended before any server existed");
     cluster.start();
-    let status = wait_with_deadline(&mut child, Duration::from_secs(30));
-    let out = child.wait_with_output().unwrap();
-    let log = stderr_of(&out);
+    let (status, log) = child.finish(Duration::from_secs(30));
     assert!(status.success(), "{status:?}\n{log}");
     assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "42");
     assert!(log.contains("connection refused"), "{log}");
@@ -106,15 +94,15 @@ fn waits_through_57p03_until_a_standby_is_promoted_and_never_before() {
         "{}",
         cluster.log()
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // pgwait is told 57P03 again and again, and keeps waiting.
+    child.expect_more("57P03", 3, Duration::from_secs(20));
     assert!(
-        child.try_wait().unwrap().is_none(),
+        child.is_running(),
         "pgwait ended while the server was still a standby"
     );
     assert!(!marker.exists(), "the app ran before promotion");
     cluster.promote();
-    let status = wait_with_deadline(&mut child, Duration::from_secs(30));
-    let log = stderr_of(&child.wait_with_output().unwrap());
+    let (status, log) = child.finish(Duration::from_secs(30));
     assert!(status.success(), "{status:?}\n{log}");
     assert_eq!(
         std::fs::read_to_string(&marker).unwrap().trim(),
@@ -249,7 +237,8 @@ fn authenticates_with_scram_md5_and_trust() {
 
 #[test]
 fn connects_over_a_unix_socket_and_terminates_cleanly() {
-    let mut cluster = Cluster::new("");
+    // The server logs the end of each session, after any "unexpected EOF" it would log.
+    let mut cluster = Cluster::new("log_disconnections = on\n");
     cluster.start_ready();
     let out = pgwait()
         .arg("-h")
@@ -259,7 +248,13 @@ fn connects_over_a_unix_socket_and_terminates_cleanly() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains(".s.PGSQL."), "{}", stderr_of(&out));
-    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        eventually(Duration::from_secs(10), || cluster
+            .log()
+            .contains("disconnection:")),
+        "{}",
+        cluster.log()
+    );
     let log = cluster.log();
     assert!(log.contains("connection authorized"), "{log}");
     assert!(
@@ -272,23 +267,25 @@ fn connects_over_a_unix_socket_and_terminates_cleanly() {
 fn sigterm_while_waiting_exits_143_promptly() {
     let port = free_port();
     let mut cmd = pgwait();
-    let mut child = with_blocked(&mut cmd, &[libc::SIGTERM])
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(child.try_wait().unwrap().is_none());
+    let mut child = Running::spawn(with_blocked(&mut cmd, &[libc::SIGTERM]).args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-t",
+        "0",
+    ]));
+    child.expect("connection refused", Duration::from_secs(10));
+    assert!(child.is_running());
     let sent = Instant::now();
     unsafe_kill(child.id(), "TERM");
-    let status = wait_with_deadline(&mut child, Duration::from_secs(5));
+    let (status, log) = child.finish(Duration::from_secs(5));
     assert_eq!(status.code(), Some(143), "{status:?}");
     assert!(
         sent.elapsed() < Duration::from_secs(2),
         "took {:?}",
         sent.elapsed()
     );
-    let log = stderr_of(&child.wait_with_output().unwrap());
     assert!(log.contains("interrupted by SIGTERM"), "{log}");
 }
 
@@ -372,12 +369,13 @@ fn ignored_signals_stay_ignored_during_the_wait_and_in_the_command() {
     .spawn()
     .unwrap();
     let pid = child.id();
-    std::thread::sleep(Duration::from_millis(300));
-    // nohup's promise: a hangup (or Ctrl-C in the background) does not end the wait.
-    for signal in ["HUP", "INT"] {
-        support::unsafe_kill(pid, signal);
+    handles_sigterm(pid);
+    // nohup's promise: a hangup (or Ctrl-C in the background) does not end the wait. A signal
+    // ignored when it is sent is discarded at once, so the masks at that moment decide.
+    for (name, signal) in [("HUP", libc::SIGHUP), ("INT", libc::SIGINT)] {
+        assert!(mask_has(pid, "SigIgn", signal), "{name} is not ignored");
+        crate::support::unsafe_kill(pid, name);
     }
-    std::thread::sleep(Duration::from_millis(300));
     assert!(
         child.try_wait().unwrap().is_none(),
         "an ignored signal ended the wait"
@@ -391,7 +389,7 @@ fn ignored_signals_stay_ignored_during_the_wait_and_in_the_command() {
         .unwrap_or(false)),
         "pgwait never exec'd"
     );
-    std::thread::sleep(Duration::from_millis(200));
+    settled_in_read(pid);
     let (_, sigign, _) = inherited(pid);
     let sigign = u64::from_str_radix(&sigign, 16).unwrap();
     for signal in ignored {
@@ -417,6 +415,12 @@ fn status_field(pid: u32, field: &str) -> String {
         .to_string()
 }
 
+/// Whether `pid`'s `field` signal mask (`SigCgt`, `SigIgn`, …) holds `signal`.
+fn mask_has(pid: u32, field: &str, signal: i32) -> bool {
+    let mask = u64::from_str_radix(&status_field(pid, field), 16).unwrap();
+    mask & (1u64 << (signal - 1)) != 0
+}
+
 /// What a process inherited: (SigBlk, SigIgn, open fds), read from /proc.
 fn inherited(pid: u32) -> (String, String, Vec<String>) {
     let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -431,6 +435,25 @@ fn inherited(pid: u32) -> (String, String, Vec<String>) {
     )
 }
 
+/// Whether `pid` is blocked in read(2) (`/proc/PID/syscall` starts with its number): a shell
+/// that has settled into `read line`, whose signal state and fds are then what it keeps.
+fn blocked_in_read(pid: u32) -> bool {
+    #[cfg(target_arch = "aarch64")]
+    const READ: &str = "63";
+    #[cfg(not(target_arch = "aarch64"))]
+    const READ: &str = "0";
+    std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+        .is_ok_and(|s| s.split_whitespace().next() == Some(READ))
+}
+
+/// Waits until `pid` is blocked in read(2); panics after 10 s.
+fn settled_in_read(pid: u32) {
+    assert!(
+        eventually(Duration::from_secs(10), || blocked_in_read(pid)),
+        "process {pid} never blocked in read"
+    );
+}
+
 /// The same for a shell spawned directly by this test: the spawner's own leftovers (fds and
 /// ignored signals inherited from whatever runs the tests) are not pgwait's doing.
 fn baseline() -> (String, String, Vec<String>) {
@@ -441,7 +464,7 @@ fn baseline() -> (String, String, Vec<String>) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    settled_in_read(sh.id());
     let seen = inherited(sh.id());
     sh.stdin.take().unwrap().write_all(b"\n").unwrap();
     sh.wait().unwrap();
@@ -480,7 +503,7 @@ fn the_command_replaces_pgwait_with_argv_env_stdin_and_the_inherited_signal_stat
         "pgwait never exec'd"
     );
     // Let the shell settle into its blocking read before looking at what it holds.
-    std::thread::sleep(Duration::from_millis(200));
+    settled_in_read(pid);
     let (sigblk, sigign, fds) = inherited(pid);
     let (base_sigblk, base_sigign, base_fds) = baseline();
     let usr1_term = (1u64 << (libc::SIGUSR1 - 1)) | (1u64 << (libc::SIGTERM - 1));
@@ -610,7 +633,7 @@ fn as_pid_1_in_its_own_namespace_sigterm_still_ends_the_wait() {
         "NSpid: {}",
         status_field(pid, "NSpid")
     );
-    std::thread::sleep(Duration::from_millis(300));
+    handles_sigterm(pid);
     let sent = Instant::now();
     unsafe_kill(pid, "TERM");
     let status = wait_with_deadline(&mut unshare, Duration::from_secs(5));

@@ -1,0 +1,23 @@
+//! The integration tests: one crate (as ripgrep and fd keep theirs), so the harness compiles
+//! once, the PostgreSQL template is made by one `initdb` per run, and every helper in
+//! `support/` is used by some test. Each module runs the built binary against real servers
+//! the harness starts; fake peers only for what no real server does on demand.
+
+mod support;
+
+mod architecture;
+mod cli;
+mod conditions;
+mod containers;
+mod credentials;
+mod examples;
+mod fake;
+mod gate;
+mod hostile;
+mod json;
+mod migrations;
+mod pgbouncer;
+mod replica;
+mod supervise;
+mod targets;
+mod tls;
