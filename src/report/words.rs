@@ -219,31 +219,26 @@ fn socket_only<'e>(target: &Target<'_>, s: &'e Server) -> Record<'e> {
     }
 }
 
-fn warn(event: &'static str, msg: String) -> Record<'static> {
+/// A line with only its level, kind and words.
+fn line(level: Level, event: &'static str, msg: String) -> Record<'static> {
     Record {
-        level: Some(Level::Warn),
+        level: Some(level),
         event,
         msg,
         ..Record::default()
     }
+}
+
+fn warn(event: &'static str, msg: String) -> Record<'static> {
+    line(Level::Warn, event, msg)
 }
 
 fn debug(event: &'static str, msg: String) -> Record<'static> {
-    Record {
-        level: Some(Level::Debug),
-        event,
-        msg,
-        ..Record::default()
-    }
+    line(Level::Debug, event, msg)
 }
 
 fn failure(event: &'static str, msg: String) -> Record<'static> {
-    Record {
-        level: Some(Level::Error),
-        event,
-        msg,
-        ..Record::default()
-    }
+    line(Level::Error, event, msg)
 }
 
 fn exec_failed(error: &ExecError) -> Record<'static> {
