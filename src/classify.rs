@@ -60,6 +60,20 @@ pub enum Failure {
     NoPassword,
     /// The server asks for an authentication method pgwait cannot perform.
     UnsupportedAuth(AuthMethod),
+    /// The server asked for authentication `require_auth` does not allow (`None`: it let the
+    /// client in without any); stopped before any password or proof was sent.
+    AuthNotAllowed {
+        /// The `require_auth` setting, as written (method names only).
+        require_auth: String,
+        requested: Option<AuthMethod>,
+    },
+    /// The server behind a Unix socket runs as another OS user than `requirepeer` names
+    /// (`got` is `None` when its user ID has no name here).
+    WrongPeer {
+        want: String,
+        got: Option<String>,
+        uid: u32,
+    },
     /// Authentication failed on the client side for another reason (the client's own words,
     /// e.g. a SCRAM server signature that does not verify).
     ClientAuth { detail: String },
@@ -100,9 +114,10 @@ pub enum NotMet {
 /// An authentication request pgwait cannot answer, as the server made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthMethod {
-    /// An Authentication message code other than SASL (2 Kerberos, 6 SCM, 7 GSSAPI, 9 SSPI, …).
+    /// An Authentication message code other than SASL (2 Kerberos, 3 cleartext password, 5 MD5,
+    /// 6 SCM, 7 GSSAPI, 9 SSPI, …).
     Code(u32),
-    /// SASL with none of the mechanisms pgwait speaks (server text: the reporter escapes it).
+    /// SASL with these mechanisms (server text: the reporter escapes it).
     Sasl(Vec<String>),
 }
 
@@ -110,6 +125,8 @@ pub enum AuthMethod {
 pub mod sqlstate {
     /// syntax_error: a `--query` that does not parse (permanent, with its own hint).
     pub const SYNTAX_ERROR: &str = "42601";
+    /// cannot_connect_now: starting up, in recovery or shutting down; libpq tries the next host.
+    pub const CANNOT_CONNECT_NOW: &str = "57P03";
 }
 
 /// The bounds on what a peer may send (their sizes are the probe's, README states them).
@@ -214,6 +231,7 @@ impl fmt::Display for Class {
 
 impl Class {
     /// Every class, for tables that must cover them all.
+    #[cfg(test)]
     pub const ALL: [Class; 16] = [
         Class::Refused,
         Class::Unresolvable,
@@ -343,9 +361,11 @@ pub fn classify(failure: &Failure) -> Class {
             sqlstate, message, ..
         } => classify_sqlstate(sqlstate, message),
         Failure::Protocol { .. } | Failure::OverLimit { .. } => Class::NotPostgres,
-        Failure::NoPassword | Failure::UnsupportedAuth(_) | Failure::ClientAuth { .. } => {
-            Class::Auth
-        }
+        Failure::NoPassword
+        | Failure::UnsupportedAuth(_)
+        | Failure::AuthNotAllowed { .. }
+        | Failure::WrongPeer { .. }
+        | Failure::ClientAuth { .. } => Class::Auth,
         Failure::Tls { .. } | Failure::TlsRefused => Class::Tls,
         Failure::WrongKind { .. } => Class::WrongKind,
         Failure::NotMet { .. } => Class::NotMet,

@@ -1,9 +1,9 @@
 //! Command-line options and the environment → one typed [`Config`]. The only module that reads
 //! the process environment; everything after it takes typed values.
 //!
-//! Precedence, highest first: flags, `PGWAIT_*` variables (pgwait's own settings), the `-d`
-//! connection string, `PG*` variables, `DATABASE_URL` (only when nothing else names a
-//! connection), libpq defaults.
+//! Precedence, highest first: for pgwait's own settings, flags then `PGWAIT_*` variables; for
+//! the connection, as psql: the `-d` connection string, then `-h/-p/-U`, a service file, `PG*`
+//! variables, `DATABASE_URL` (only when nothing else names a connection), libpq defaults.
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -95,15 +95,15 @@ pub fn build(
         return Err(ConfigError::EmptyCommand);
     }
     // Each -d is a target; without one, the flags and variables make the only one.
-    let dbnames: Vec<Option<&str>> = match opts.values(Id::Dbname).collect::<Vec<_>>() {
+    // An empty -d is no -d, as psql passes it to libpq (PQconnectdbParams skips empty values).
+    let given = opts.values(Id::Dbname).filter(|d| !d.is_empty());
+    let dbnames: Vec<Option<&str>> = match given.collect::<Vec<_>>() {
         given if given.is_empty() => vec![None],
         given => given.into_iter().map(Some).collect(),
     };
-    // With several, -h/-p/-U only fill in what each -d leaves out; with one they win, as always.
-    let flags_win = dbnames.len() == 1;
     let targets = dbnames
         .into_iter()
-        .map(|dbname| build_target(&opts, env, defaults, dbname, flags_win))
+        .map(|dbname| build_target(&opts, env, defaults, dbname))
         .collect::<Result<Vec<_>, _>>()?;
     let wait = wait_settings(&opts, env)?;
     Ok(Config {
@@ -125,9 +125,8 @@ fn build_target(
     env: &dyn Environment,
     defaults: &Defaults,
     dbname: Option<&str>,
-    flags_win: bool,
 ) -> Result<Target, ConfigError> {
-    let mut settings = connection_settings(opts, env, dbname, flags_win)?;
+    let mut settings = connection_settings(opts, env, dbname)?;
     apply_service_file(&mut settings, env, defaults)?;
     let password_file = apply_password_file(&mut settings, opts, env)?;
     let mut conn = settings.resolve(defaults)?;
@@ -178,7 +177,6 @@ fn connection_settings(
     opts: &Opts,
     env: &dyn Environment,
     dbname: Option<&str>,
-    flags_win: bool,
 ) -> Result<Settings, ConfigError> {
     let mut settings = Settings::default();
     for (var, keyword) in conninfo::ENV_KEYWORDS {
@@ -186,9 +184,16 @@ fn connection_settings(
             settings.set(keyword, value, Origin::Env(var))?;
         }
     }
+    // libpq still reads the retired PGREQUIRESSL: a value starting with "1" is
+    // sslmode=require, unless PGSSLMODE is set.
+    if settings.get("sslmode").is_none()
+        && env_string(env, "PGREQUIRESSL")?.is_some_and(|v| v.starts_with('1'))
+    {
+        settings.set("sslmode", "require".into(), Origin::Env("PGREQUIRESSL"))?;
+    }
     let flags_name_connection = [Id::Host, Id::Port, Id::Username]
         .iter()
-        .any(|id| opts.value(*id).is_some());
+        .any(|id| connection_flag(opts, *id).is_some());
     let vars_name_connection = CONNECTION_VARS.iter().any(|v| env.var_os(v).is_some());
     if dbname.is_none() && !flags_name_connection && !vars_name_connection {
         if let Some(url) = env_string(env, "DATABASE_URL")? {
@@ -203,25 +208,27 @@ fn connection_settings(
     ];
     let set_flags = |settings: &mut Settings| -> Result<(), ConfigError> {
         for (id, keyword) in flags {
-            if let Some(value) = opts.value(id) {
+            if let Some(value) = connection_flag(opts, id) {
                 settings.set(keyword, value.to_string(), Origin::Flag(flag_of(id).names))?;
             }
         }
         Ok(())
     };
-    if !flags_win {
-        set_flags(&mut settings)?;
-    }
+    // As psql: a connection string in -d wins over -h/-p/-U, which fill in what it leaves out.
+    set_flags(&mut settings)?;
     if let Some(dbname) = dbname {
         settings.set_all(
             conninfo::parse_connection_string(dbname, Origin::DbnameArg)?,
             Origin::DbnameArg,
         )?;
     }
-    if flags_win {
-        set_flags(&mut settings)?;
-    }
     Ok(settings)
+}
+
+/// A connection flag's value; an empty one is not given, as psql's flags reach libpq through
+/// PQconnectdbParams, which skips empty values (`-h ""` is the default host, not an error).
+fn connection_flag(opts: &Opts, id: Id) -> Option<&str> {
+    opts.value(id).filter(|v| !v.is_empty())
 }
 
 /// `None` ("never") for 0 and for [`FOREVER`] or more, as `-t 0` means waiting forever.

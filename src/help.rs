@@ -21,15 +21,16 @@ pub fn help() -> String {
     );
     options(&mut text);
     text.push_str(
-        "\nConnection (libpq-compatible, highest precedence first):\n\
-         \x20 -h/-p/-U flags, then the -d connection string, then the PG* variables, then\n\
+        "\nConnection (read as libpq 18 reads it; highest precedence first):\n\
+         \x20 the -d connection string (as psql -d: it wins over -h/-p/-U), then the\n\
+         \x20 -h/-p/-U flags, then a service file, then the PG* variables, then\n\
          \x20 DATABASE_URL (only when no -d/-h/-p/-U flag and none of PGHOST PGHOSTADDR\n\
-         \x20 PGPORT PGDATABASE PGUSER is set), then libpq's defaults. With several -d, the\n\
-         \x20 flags and variables only fill in what each -d leaves out.\n\n\
+         \x20 PGPORT PGDATABASE PGUSER is set), then libpq's defaults. An empty value\n\
+         \x20 means the default, as in libpq.\n\n\
          Variables read as libpq reads them:\n",
     );
     let mut vars: Vec<&str> = ENV_KEYWORDS.iter().map(|(var, _)| *var).collect();
-    vars.extend(["PGSERVICEFILE", "PGSYSCONFDIR"]);
+    vars.extend(["PGSYSCONFDIR", "PGREQUIRESSL"]);
     wrapped(&mut text, &vars, "  ");
     text.push_str(
         "  and ~/.pgpass, ~/.pg_service.conf, ~/.postgresql/{root.crt,postgresql.crt,\n\

@@ -10,10 +10,26 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::conninfo::{Endpoint, FileSetting, Secret, DEFAULT_SOCKET_DIR};
 
-/// One line: four patterns (`*` matches anything) and the password.
+/// One field of a line: a whole-field `*` matches anything; `\*` is a literal star.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Pattern {
+    Any,
+    Exactly(String),
+}
+
+impl Pattern {
+    fn matches(&self, value: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Exactly(text) => text == value,
+        }
+    }
+}
+
+/// One line: four patterns and the password.
 #[derive(Clone)]
 struct Entry {
-    fields: [String; 4],
+    fields: [Pattern; 4],
     password: Secret,
 }
 
@@ -127,19 +143,37 @@ pub fn parse(text: &str) -> (PassFile, Vec<usize>) {
     (PassFile { entries }, bad)
 }
 
-/// Splits on unescaped `:` into four fields and the rest (the password); `\` escapes `:` and `\`.
+/// Splits a line as libpq's passwordFromFile does: four fields ended by unescaped `:`, then
+/// the password up to the next unescaped `:` (the rest of the line is ignored); `\` escapes
+/// the next character everywhere. A line with only four fields never matches.
 fn split_line(line: &str) -> Option<Entry> {
-    let mut fields: Vec<String> = Vec::with_capacity(4);
+    let mut fields: Vec<Pattern> = Vec::with_capacity(4);
     let mut current = String::new();
+    let mut escaped_any = false;
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => current.push(chars.next().unwrap_or('\\')),
-            ':' if fields.len() < 4 => fields.push(std::mem::take(&mut current)),
+            '\\' => match chars.next() {
+                Some(next) => {
+                    current.push(next);
+                    escaped_any = true;
+                }
+                None => current.push('\\'),
+            },
+            ':' if fields.len() < 4 => {
+                let text = std::mem::take(&mut current);
+                fields.push(if text == "*" && !std::mem::take(&mut escaped_any) {
+                    Pattern::Any
+                } else {
+                    Pattern::Exactly(text)
+                });
+                escaped_any = false;
+            }
+            ':' => break,
             c => current.push(c),
         }
     }
-    let fields: [String; 4] = fields.try_into().ok()?;
+    let fields: [Pattern; 4] = fields.try_into().ok()?;
     Some(Entry {
         fields,
         password: Secret::new(current),
@@ -169,7 +203,7 @@ impl PassFile {
                 e.fields
                     .iter()
                     .zip(&wanted)
-                    .all(|(pattern, value)| pattern == "*" || pattern == value)
+                    .all(|(pattern, value)| pattern.matches(value))
             })
             .map(|e| e.password.clone())
             // libpq never sends an empty password.
@@ -204,7 +238,7 @@ db.example:5432:app:app:second
 /tmp/sock:5433:*:*:socket
 localhost:5432:*:postgres:local
 short:line
-*:*:*:*:fallback:with:colons
+*:*:*:*:fallback:ends:at:the:colon
 ";
 
     #[test]
@@ -234,9 +268,27 @@ short:line
         );
         assert_eq!(
             pw(&file, &tcp("other", 1), "d", "u").as_deref(),
-            Some("fallback:with:colons")
+            Some("fallback")
         );
         assert_eq!(pw(&PassFile::default(), &tcp("h", 1), "d", "u"), None);
+    }
+
+    #[test]
+    fn only_a_whole_unescaped_star_is_a_wildcard() {
+        let (file, bad) = parse("\\*:5432:d:u:literal\nh*:5432:d:u:prefix\n*:5432:d:u:any\n");
+        assert!(bad.is_empty());
+        assert_eq!(
+            pw(&file, &tcp("*", 5432), "d", "u").as_deref(),
+            Some("literal")
+        );
+        assert_eq!(
+            pw(&file, &tcp("h*", 5432), "d", "u").as_deref(),
+            Some("prefix")
+        );
+        assert_eq!(
+            pw(&file, &tcp("hx", 5432), "d", "u").as_deref(),
+            Some("any")
+        );
     }
 
     #[test]

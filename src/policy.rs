@@ -317,14 +317,6 @@ impl Policy {
         }
     }
 
-    /// The classes that end the wait at once: an attempt need not try further servers after one.
-    pub fn rejects(&self) -> ClassSet {
-        Class::ALL
-            .into_iter()
-            .filter(|c| self.schedule(*c).is_none())
-            .fold(ClassSet::EMPTY, ClassSet::with)
-    }
-
     /// Decides what follows an attempt that failed with `class` and ended at `now` (any clock
     /// that starts with the wait). `answer` is how long the server took to answer, when it did
     /// (the attempt's time after the connection was made, less the connect's round trip).
@@ -660,17 +652,6 @@ mod tests {
                 "--retry-on {list:?} once={once} {class:?}"
             );
         }
-    }
-
-    #[test]
-    fn the_classes_that_reject_are_exactly_the_permanent_ones_not_asked_for() {
-        let strict = Policy::new(RetryOn::default(), false, None).rejects();
-        let lenient = Policy::new(retry_on("auth"), false, None).rejects();
-        for class in Class::ALL {
-            let permanent = !matches!(treatment(class), Treatment::Retry(_));
-            assert_eq!(strict.contains(class), permanent, "{class:?}");
-        }
-        assert!(!lenient.contains(Class::Auth) && lenient.contains(Class::NoDatabase));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use crate::conninfo::{FileSetting, RootCert, SslMode, TlsParams, TlsVersion};
+use crate::conninfo::{CertMode, FileSetting, RootCert, SslMode, TlsParams, TlsVersion};
 
 /// A TLS setup that cannot work: a permanent failure (exit 3), named for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +81,8 @@ pub struct Tls {
     pub mode: SslMode,
     pub direct: bool,
     pub config: Arc<ClientConfig>,
+    /// `sslcertmode=require`: the server must ask for the client certificate and get one.
+    pub cert_required: bool,
 }
 
 impl fmt::Debug for Tls {
@@ -118,6 +120,9 @@ pub fn setup(params: &TlsParams) -> Result<Option<Tls>, TlsError> {
         None => builder.with_no_client_auth(),
     };
     config.enable_sni = params.sni;
+    if let Some(path) = &params.keylog {
+        config.key_log = Arc::new(KeyLogFile::new(path));
+    }
     if params.direct {
         // PostgreSQL 17 requires this ALPN for direct TLS connections.
         config.alpn_protocols = vec![b"postgresql".to_vec()];
@@ -126,7 +131,40 @@ pub fn setup(params: &TlsParams) -> Result<Option<Tls>, TlsError> {
         mode: params.mode,
         direct: params.direct,
         config: Arc::new(config),
+        cert_required: params.cert_mode == CertMode::Require,
     }))
+}
+
+/// `sslkeylogfile`: the session secrets in NSS key log format, appended as libpq does (the file
+/// is created 0600). Best effort, like libpq: a file that cannot be written costs nothing else.
+#[derive(Debug)]
+struct KeyLogFile {
+    path: std::path::PathBuf,
+}
+
+impl KeyLogFile {
+    fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl rustls::KeyLog for KeyLogFile {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let line = format!("{label} {} {}\n", hex(client_random), hex(secret));
+        let file = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&self.path);
+        if let Ok(mut file) = file {
+            let _ = file.write_all(line.as_bytes());
+        }
+    }
 }
 
 fn protocol_versions(
@@ -170,8 +208,12 @@ fn verifier(
     };
     let mut builder =
         WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-    if let Some(crl) = &params.crl {
+    // libpq: a CRL file or directory that is not there is silently not used.
+    if let Some(crl) = params.crl.as_ref().filter(|p| p.exists()) {
         builder = builder.with_crls(load_crls(crl)?);
+    }
+    if let Some(dir) = params.crl_dir.as_ref().filter(|p| p.exists()) {
+        builder = builder.with_crls(load_crl_dir(dir)?);
     }
     let webpki = builder.build().map_err(|e| TlsError::Config {
         detail: e.to_string(),
@@ -224,6 +266,21 @@ fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, 
         .map_err(|e| unusable(what, path, e))
 }
 
+/// `sslcrldir`: OpenSSL looks CRLs up by hashed file name (`c_rehash`); reading every file
+/// finds the same ones.
+fn load_crl_dir(dir: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let what = "certificate revocation list directory";
+    let entries = fs::read_dir(dir).map_err(|e| unusable(what, dir, e))?;
+    let mut crls = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| unusable(what, dir, e))?.path();
+        if path.is_file() {
+            crls.extend(load_crls(&path)?);
+        }
+    }
+    Ok(crls)
+}
+
 fn unusable(what: &'static str, path: &Path, detail: impl fmt::Display) -> TlsError {
     TlsError::Unusable {
         what,
@@ -242,7 +299,7 @@ fn client_identity(
             .filter(|f| f.explicit || f.path.exists())
             .map(|f| f.path.clone())
     };
-    if !params.client_cert {
+    if params.cert_mode == CertMode::Disable {
         return Ok(None);
     }
     let (cert, key) = (present(&params.cert), present(&params.key));
@@ -261,8 +318,19 @@ fn client_identity(
         (Some(cert), Some(key)) => {
             let certs = load_certs(&cert, "client certificate file")?;
             check_key_permissions(&key)?;
-            let key = PrivateKeyDer::from_pem_file(&key)
-                .map_err(|e| unusable("private key file", &key, e))?;
+            let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| {
+                // libpq decrypts such a key with sslpassword; rustls cannot.
+                let encrypted = fs::read_to_string(&key)
+                    .is_ok_and(|pem| pem.contains("ENCRYPTED"));
+                match encrypted {
+                    true => unusable(
+                        "private key file",
+                        &key,
+                        "it is encrypted; pgwait cannot use sslpassword: decrypt it (openssl pkey -in KEY -out PLAIN)",
+                    ),
+                    false => unusable("private key file", &key, e),
+                }
+            })?;
             Ok(Some((certs, key)))
         }
     }

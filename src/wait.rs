@@ -243,7 +243,6 @@ impl<S: Sink + ?Sized> Waiter<'_, '_, S> {
             let plan = Plan {
                 per_address: self.attempt_timeout,
                 tcp_connect_limit: policy.tcp_connect_limit(self.attempt_timeout),
-                rejects: policy.rejects(),
             };
             let error = match probe.attempt(plan).await {
                 Ok(ready) => {

@@ -20,23 +20,25 @@ pub(super) fn apply_service_file(
     let Some((name, origin)) = settings.get("service").map(|(n, o)| (n.to_string(), o)) else {
         return Ok(());
     };
-    let user_file = match env_string(env, "PGSERVICEFILE")? {
-        Some(path) => Some((PathBuf::from(path), Origin::Env("PGSERVICEFILE"))),
+    // servicefile= (PostgreSQL 19) or PGSERVICEFILE must exist; ~/.pg_service.conf need not.
+    let user_file = match settings.get("servicefile").filter(|(p, _)| !p.is_empty()) {
+        Some((path, source)) => Some((PathBuf::from(path), source, true)),
         None => defaults
             .home
             .as_ref()
-            .map(|h| (h.join(".pg_service.conf"), Origin::HomeDir)),
+            .map(|h| (h.join(".pg_service.conf"), Origin::HomeDir, false)),
     };
     let sysconfdir =
         env_string(env, "PGSYSCONFDIR")?.unwrap_or_else(|| DEFAULT_SYSCONFDIR.to_string());
     let system_file = (
         Path::new(&sysconfdir).join("pg_service.conf"),
         Origin::Env("PGSYSCONFDIR"),
+        false,
     );
-    for (path, source) in user_file.into_iter().chain([system_file]) {
+    for (path, source, must_exist) in user_file.into_iter().chain([system_file]) {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => continue,
             Err(e) => return Err(unreadable(source, &path, e)),
         };
         let found =

@@ -33,7 +33,7 @@ fn endpoint(config: &Config) -> String {
 }
 
 #[test]
-fn flags_beat_conninfo_which_beats_pg_variables() {
+fn conninfo_beats_flags_which_beat_pg_variables() {
     let env = [
         ("PGHOST", "envhost"),
         ("PGPORT", "1111"),
@@ -72,9 +72,10 @@ fn flags_beat_conninfo_which_beats_pg_variables() {
         &env,
     )
     .unwrap();
+    // As psql: the connection string wins; the flags fill in what it leaves out.
     assert_eq!(
         (endpoint(&c).as_str(), c.targets[0].conn.user.as_str()),
-        ("flaghost:3333", "flaguser")
+        ("cihost:2222", "flaguser")
     );
 }
 
@@ -207,7 +208,7 @@ fn bad_values_name_the_flag_or_variable() {
         ),
         (&["-p", "99999"], &[], "-p/--port"),
         (&[], &[("PGPORT", "x")], "PGPORT"),
-        (&["-h", ""], &[], "-h/--host"),
+        (&["-h", "u@h"], &[], "-h/--host"),
         (&["-d", "postgres://[::1/x"], &[], "-d/--dbname"),
         (&["-d", "host=a bogus=1"], &[], "-d/--dbname"),
         (
@@ -420,9 +421,9 @@ fn each_dbname_is_a_target_and_flags_fill_in_what_several_leave_out() {
             ("b:6000".to_string(), "two", "flaguser"),
         ]
     );
-    // One -d: the flags win, as they always have.
+    // One -d: the same rule (psql's).
     let c = build_with(&["-d", "host=a port=6000", "-p", "7000"], &[]).unwrap();
-    assert_eq!(endpoint(&c), "a:7000");
+    assert_eq!(endpoint(&c), "a:6000");
 }
 
 #[test]

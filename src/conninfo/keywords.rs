@@ -12,74 +12,148 @@ pub enum Support {
 
 use Support::{Ignored, NotYet, Used};
 
-/// Every libpq keyword (PostgreSQL 17) and pgwait's support for it.
+/// Every libpq 18 keyword (PostgreSQL 19's `servicefile` and `oauth_ca_file` too) and pgwait's
+/// support for it; the order is libpq's own (`PQconndefaults`).
 pub const KEYWORDS: &[(&str, Support)] = &[
-    ("host", Used),
-    ("hostaddr", Used),
-    ("port", Used),
-    ("dbname", Used),
+    ("service", Used),
+    ("servicefile", Used),
     ("user", Used),
     ("password", Used),
     ("passfile", Used),
-    ("service", Used),
+    ("channel_binding", Used),
     ("connect_timeout", Used),
+    ("dbname", Used),
+    ("host", Used),
+    ("hostaddr", Used),
+    ("port", Used),
+    // tokio-postgres always asks for UTF8, which every server converts to; the app's encoding
+    // cannot change whether it may log in.
+    ("client_encoding", Ignored),
+    ("options", Used),
     ("application_name", Used),
     ("fallback_application_name", Used),
-    ("options", Used),
-    ("sslmode", Used),
-    ("sslrootcert", Used),
-    ("sslcert", Used),
-    ("sslkey", Used),
-    ("sslcrl", Used),
-    ("sslsni", Used),
-    ("sslnegotiation", Used),
-    ("sslcertmode", Used),
-    ("ssl_min_protocol_version", Used),
-    ("ssl_max_protocol_version", Used),
-    ("channel_binding", Used),
-    ("target_session_attrs", Used),
-    ("gssencmode", Used),
-    ("requiressl", Used),
     ("keepalives", Ignored),
     ("keepalives_idle", Ignored),
     ("keepalives_interval", Ignored),
     ("keepalives_count", Ignored),
     ("tcp_user_timeout", Ignored),
-    ("client_encoding", Ignored),
+    ("sslmode", Used),
+    ("sslnegotiation", Used),
+    // Compression was removed from TLS long ago; libpq accepts and ignores it too.
+    ("sslcompression", Ignored),
+    ("sslcert", Used),
+    ("sslkey", Used),
+    ("sslcertmode", Used),
+    // libpq uses it only to decrypt an encrypted key; pgwait refuses such a key when it reads
+    // it (tls.rs), so with a plain key, as with libpq, it changes nothing.
+    ("sslpassword", Ignored),
+    ("sslrootcert", Used),
+    ("sslcrl", Used),
+    ("sslcrldir", Used),
+    ("sslsni", Used),
+    ("requirepeer", Used),
+    ("require_auth", Used),
+    ("min_protocol_version", Used),
+    ("max_protocol_version", Used),
+    ("ssl_min_protocol_version", Used),
+    ("ssl_max_protocol_version", Used),
+    ("gssencmode", Used),
     ("krbsrvname", Ignored),
     ("gsslib", Ignored),
     ("gssdelegation", Ignored),
-    // Compression was removed from TLS long ago; libpq accepts and ignores it too.
-    ("sslcompression", Ignored),
-    (
-        "sslpassword",
-        NotYet("encrypted private keys are not supported; decrypt the key (openssl pkey) instead"),
-    ),
-    (
-        "sslcrldir",
-        NotYet("use sslcrl with a single PEM file instead"),
-    ),
-    (
-        "requirepeer",
-        NotYet("peer credential checks are not implemented"),
-    ),
-    (
-        "require_auth",
-        NotYet("restricting authentication methods is not implemented"),
-    ),
-    (
-        "load_balance_hosts",
-        NotYet("hosts are always tried in order"),
-    ),
     (
         "replication",
-        NotYet("replication connections are not a readiness check"),
+        NotYet("a replication connection is not a readiness check; wait without it"),
     ),
+    ("target_session_attrs", Used),
+    ("load_balance_hosts", Used),
+    (
+        "scram_client_key",
+        NotYet("SCRAM keys passed through by postgres_fdw or dblink; give pgwait a password"),
+    ),
+    (
+        "scram_server_key",
+        NotYet("SCRAM keys passed through by postgres_fdw or dblink; give pgwait a password"),
+    ),
+    // OAuth: libpq runs a device flow in a terminal, which a gate cannot; the keywords are
+    // accepted so an app's connection string works, and a server asking for OAUTHBEARER gets
+    // a clear failure (probe/pg.rs).
+    ("oauth_issuer", Ignored),
+    ("oauth_client_id", Ignored),
+    ("oauth_client_secret", Ignored),
+    ("oauth_scope", Ignored),
+    ("oauth_ca_file", Ignored),
+    ("sslkeylogfile", Used),
+];
+
+/// Keywords libpq no longer (or never) had, and what to write instead; named in the error.
+/// (`requiressl` is not here: libpq still reads it as `sslmode`, see settings.rs.)
+pub const RETIRED: &[(&str, &str)] = &[
+    (
+        "authtype",
+        "libpq no longer has this keyword; nothing replaces it",
+    ),
+    (
+        "tty",
+        "libpq no longer has this keyword; nothing replaces it",
+    ),
+];
+
+/// Query parameters of other drivers' URLs, and whose they are: naming the driver tells the
+/// user that the app's URL is in its driver's dialect, not libpq's.
+pub const OTHER_DRIVERS: &[(&str, &str)] = &[
+    ("sslfactory", "JDBC (pgjdbc)"),
+    ("sslaccept", "Prisma"),
+    ("schema", "Prisma"),
+    ("connection_limit", "Prisma"),
+    ("pool_timeout", "Prisma"),
+    ("pgbouncer", "Prisma"),
+    ("socket_timeout", "Prisma"),
+    ("statement_cache_size", "Prisma or asyncpg"),
+    ("pool_max_conns", "pgx"),
+    ("pool_min_conns", "pgx"),
+    ("pool_max_conn_lifetime", "pgx"),
+    ("currentSchema", "JDBC (pgjdbc)"),
+    ("loginTimeout", "JDBC (pgjdbc)"),
+    ("connectTimeout", "JDBC (pgjdbc)"),
+    ("ApplicationName", "JDBC (pgjdbc)"),
+    ("prepareThreshold", "JDBC (pgjdbc)"),
+    (
+        "ssl",
+        "JDBC, node-postgres or Rails (libpq knows only ssl=true)",
+    ),
+    ("encoding", "Rails"),
+    ("pool", "Rails"),
+    ("query_timeout", "node-postgres"),
+    ("statement_timeout", "node-postgres"),
+    ("idle_in_transaction_session_timeout", "node-postgres"),
 ];
 
 /// The canonical (static) spelling of `keyword` and its support, if libpq knows it.
 pub fn lookup(keyword: &str) -> Option<(&'static str, Support)> {
     KEYWORDS.iter().find(|(k, _)| *k == keyword).copied()
+}
+
+/// What pgwait can say about a keyword libpq does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    /// The known keyword it most likely misspells.
+    Typo(&'static str),
+    /// A keyword libpq had once: why it is gone and what replaces it.
+    Retired(&'static str),
+    /// A parameter of another driver's URL (`keyword`, driver).
+    OtherDriver(&'static str, &'static str),
+}
+
+/// The best explanation for a keyword libpq does not know.
+pub fn explain_unknown(typed: &str) -> Option<Unknown> {
+    if let Some((_, why)) = RETIRED.iter().find(|(k, _)| *k == typed) {
+        return Some(Unknown::Retired(why));
+    }
+    if let Some((k, driver)) = OTHER_DRIVERS.iter().find(|(k, _)| *k == typed) {
+        return Some(Unknown::OtherDriver(k, driver));
+    }
+    nearest(typed).map(Unknown::Typo)
 }
 
 /// The known keyword `typed` most likely misspells (at most two edits away), for error hints.
@@ -113,33 +187,45 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// `PG*` variables pgwait reads, and the keyword each one sets.
+/// `PG*` variables that set a keyword, as libpq 18 reads them (and PostgreSQL 19's
+/// `PGSERVICEFILE` → `servicefile`). `PGREQUIRESSL` and `PGSYSCONFDIR` are read by config.
 pub const ENV_KEYWORDS: &[(&str, &str)] = &[
-    ("PGHOST", "host"),
-    ("PGHOSTADDR", "hostaddr"),
-    ("PGPORT", "port"),
+    ("PGSERVICE", "service"),
+    ("PGSERVICEFILE", "servicefile"),
     ("PGUSER", "user"),
     ("PGPASSWORD", "password"),
     ("PGPASSFILE", "passfile"),
-    ("PGSERVICE", "service"),
-    ("PGDATABASE", "dbname"),
+    ("PGCHANNELBINDING", "channel_binding"),
     ("PGCONNECT_TIMEOUT", "connect_timeout"),
-    ("PGAPPNAME", "application_name"),
+    ("PGDATABASE", "dbname"),
+    ("PGHOST", "host"),
+    ("PGHOSTADDR", "hostaddr"),
+    ("PGPORT", "port"),
+    ("PGCLIENTENCODING", "client_encoding"),
     ("PGOPTIONS", "options"),
+    ("PGAPPNAME", "application_name"),
     ("PGSSLMODE", "sslmode"),
-    ("PGSSLROOTCERT", "sslrootcert"),
+    ("PGSSLNEGOTIATION", "sslnegotiation"),
+    ("PGSSLCOMPRESSION", "sslcompression"),
     ("PGSSLCERT", "sslcert"),
     ("PGSSLKEY", "sslkey"),
-    ("PGSSLCRL", "sslcrl"),
-    ("PGSSLSNI", "sslsni"),
-    ("PGSSLNEGOTIATION", "sslnegotiation"),
     ("PGSSLCERTMODE", "sslcertmode"),
+    ("PGSSLROOTCERT", "sslrootcert"),
+    ("PGSSLCRL", "sslcrl"),
+    ("PGSSLCRLDIR", "sslcrldir"),
+    ("PGSSLSNI", "sslsni"),
+    ("PGREQUIREPEER", "requirepeer"),
+    ("PGREQUIREAUTH", "require_auth"),
+    ("PGMINPROTOCOLVERSION", "min_protocol_version"),
+    ("PGMAXPROTOCOLVERSION", "max_protocol_version"),
     ("PGSSLMINPROTOCOLVERSION", "ssl_min_protocol_version"),
     ("PGSSLMAXPROTOCOLVERSION", "ssl_max_protocol_version"),
-    ("PGCHANNELBINDING", "channel_binding"),
-    ("PGTARGETSESSIONATTRS", "target_session_attrs"),
     ("PGGSSENCMODE", "gssencmode"),
-    ("PGREQUIRESSL", "requiressl"),
+    ("PGKRBSRVNAME", "krbsrvname"),
+    ("PGGSSLIB", "gsslib"),
+    ("PGGSSDELEGATION", "gssdelegation"),
+    ("PGTARGETSESSIONATTRS", "target_session_attrs"),
+    ("PGLOADBALANCEHOSTS", "load_balance_hosts"),
 ];
 
 #[cfg(test)]
@@ -147,9 +233,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_variable_sets_a_known_used_keyword() {
-        for (var, keyword) in ENV_KEYWORDS {
-            assert_eq!(lookup(keyword).map(|(_, s)| s), Some(Used), "{var}");
+    fn every_variable_sets_a_known_keyword_once() {
+        for (i, (var, keyword)) in ENV_KEYWORDS.iter().enumerate() {
+            assert!(lookup(keyword).is_some(), "{var}");
+            assert!(ENV_KEYWORDS[i + 1..].iter().all(|(v, _)| v != var), "{var}");
+        }
+    }
+
+    /// docs/configuration.md's keyword table is this table: every keyword in libpq's order,
+    /// its variable and its status.
+    #[test]
+    fn the_documented_keyword_table_is_this_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        let start = text
+            .find("| keyword | variable | status |")
+            .expect("the keyword table");
+        let documented: Vec<(String, String, String)> = text[start..]
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|row| {
+                let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+                let unquote = |c: &str| c.trim_matches('`').to_string();
+                (unquote(cells[1]), unquote(cells[2]), cells[3].to_string())
+            })
+            .collect();
+        let expected: Vec<(String, String, String)> = KEYWORDS
+            .iter()
+            .map(|(keyword, support)| {
+                let var = ENV_KEYWORDS
+                    .iter()
+                    .find(|(_, k)| k == keyword)
+                    .map_or("", |(v, _)| v);
+                let status = match support {
+                    Used => "used",
+                    Ignored => "ignored",
+                    NotYet(_) => "refused",
+                };
+                (keyword.to_string(), var.to_string(), status.to_string())
+            })
+            .collect();
+        assert_eq!(documented, expected);
+    }
+
+    #[test]
+    fn retired_and_other_drivers_keywords_are_not_libpq_keywords() {
+        for (keyword, _) in RETIRED.iter().chain(OTHER_DRIVERS) {
+            assert!(lookup(keyword).is_none(), "{keyword}");
         }
     }
 

@@ -59,13 +59,16 @@ pub enum ConnError {
         origin: Origin,
         error: SyntaxError,
     },
-    /// A keyword libpq doesn't know: named by its place, never quoted (it may be a piece of a
-    /// password that a missing quote split off), with the known keyword it most resembles.
+    /// A keyword libpq doesn't know: named when it is a plain lowercase word, else by its place
+    /// only (it may be a piece of a password that a missing quote split off); with what is
+    /// known about it (a typo, a retired keyword, another driver's parameter).
     UnknownKeyword {
         origin: Origin,
         /// 1-based number of the `key=value` pair in its source.
         position: usize,
-        suggestion: Option<&'static str>,
+        /// The keyword, when it is `[a-z_]+` (no secret looks like that and is cut there).
+        name: Option<String>,
+        explanation: Option<keywords::Unknown>,
     },
     /// `scheme://…` with a scheme that is not PostgreSQL's.
     UnsupportedScheme {
@@ -93,13 +96,18 @@ pub enum ConnError {
         keyword: &'static str,
         expected: &'static str,
     },
-    EmptyHost {
-        origin: Origin,
-    },
     ListLengths {
         what: &'static str,
         expected: usize,
         got: usize,
+    },
+    /// A list setting (`require_auth`) broken in a way libpq names; `item` is a list entry of
+    /// a setting that holds no secret.
+    BadList {
+        origin: Origin,
+        keyword: &'static str,
+        problem: &'static str,
+        item: String,
     },
     Conflict {
         origin: Origin,
@@ -119,15 +127,27 @@ impl fmt::Display for ConnError {
             Self::UnknownKeyword {
                 origin,
                 position,
-                suggestion,
+                name,
+                explanation,
             } => {
-                write!(
-                    f,
-                    "unknown connection option (keyword {position} in {origin}"
-                )?;
-                match suggestion {
-                    Some(known) => write!(f, "); did you mean \"{known}\"?"),
-                    None => write!(f, "; not shown, as it may hold a secret)"),
+                use keywords::Unknown;
+                match (name, explanation) {
+                    (_, Some(Unknown::OtherDriver(keyword, driver))) => write!(
+                        f,
+                        "connection option \"{keyword}\" in {origin} is a parameter of {driver}, not of libpq"
+                    ),
+                    (Some(name), _) => {
+                        write!(f, "unknown connection option \"{name}\" in {origin}")
+                    }
+                    (None, _) => write!(
+                        f,
+                        "unknown connection option (keyword {position} in {origin}; not shown, as it may hold a secret)"
+                    ),
+                }?;
+                match explanation {
+                    Some(Unknown::Typo(known)) => write!(f, "; did you mean \"{known}\"?"),
+                    Some(Unknown::Retired(why)) => write!(f, ": {why}"),
+                    Some(Unknown::OtherDriver(..)) | None => Ok(()),
                 }
             }
             Self::UnsupportedScheme { origin, scheme } => {
@@ -162,7 +182,6 @@ impl fmt::Display for ConnError {
                 keyword,
                 expected,
             } => write!(f, "invalid {keyword} in {origin}: expected {expected}"),
-            Self::EmptyHost { origin } => write!(f, "empty host name in {origin}"),
             Self::ListLengths {
                 what,
                 expected,
@@ -173,6 +192,12 @@ impl fmt::Display for ConnError {
                     "{what} lists {got} values but there are {expected} hosts"
                 )
             }
+            Self::BadList {
+                origin,
+                keyword,
+                problem,
+                item,
+            } => write!(f, "{keyword} in {origin}: {problem}: \"{item}\""),
             Self::Conflict { origin, what } => write!(f, "{what} (in {origin})"),
             Self::Service { message } => f.write_str(message),
         }
@@ -295,8 +320,112 @@ pub struct TlsParams {
     pub direct: bool,
     pub min_version: TlsVersion,
     pub max_version: Option<TlsVersion>,
-    /// `sslcertmode` other than `disable`: offer the client certificate if asked.
-    pub client_cert: bool,
+    /// `sslcrldir`: a directory of CRL files (OpenSSL's hashed layout; every file is read).
+    pub crl_dir: Option<PathBuf>,
+    /// `sslcertmode`: whether to offer the client certificate, and whether the server must ask.
+    pub cert_mode: CertMode,
+    /// `sslkeylogfile`: append each session's TLS secrets here (NSS key log format), for
+    /// decrypting a capture.
+    pub keylog: Option<PathBuf>,
+}
+
+/// libpq's `sslcertmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertMode {
+    /// Never send the client certificate.
+    Disable,
+    /// Send it if the server asks (the default).
+    Allow,
+    /// Send it, and fail if the server did not ask for one.
+    Require,
+}
+
+/// An authentication method `require_auth` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthKind {
+    Password,
+    Md5,
+    Gss,
+    Sspi,
+    ScramSha256,
+    OAuth,
+}
+
+impl AuthKind {
+    /// libpq's names, in `require_auth` syntax.
+    pub const NAMES: [(&'static str, AuthKind); 6] = [
+        ("password", Self::Password),
+        ("md5", Self::Md5),
+        ("gss", Self::Gss),
+        ("sspi", Self::Sspi),
+        ("scram-sha-256", Self::ScramSha256),
+        ("oauth", Self::OAuth),
+    ];
+
+    /// The method behind an Authentication request: its code, and for SASL (10) the first
+    /// mechanism libpq would pick from those offered. `None` for codes no method owns (0 OK,
+    /// 11/12 SASL continue/final) and for mechanisms libpq does not speak.
+    pub fn of_request(code: u32, mechanisms: &[String]) -> Option<AuthKind> {
+        match code {
+            3 => Some(Self::Password),
+            5 => Some(Self::Md5),
+            7 | 8 => Some(Self::Gss),
+            9 => Some(Self::Sspi),
+            10 => mechanisms.iter().find_map(|m| match m.as_str() {
+                "SCRAM-SHA-256" | "SCRAM-SHA-256-PLUS" => Some(Self::ScramSha256),
+                "OAUTHBEARER" => Some(Self::OAuth),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// libpq's `require_auth`: the authentication a server may ask for, checked before any
+/// password or SCRAM proof is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequireAuth {
+    /// The setting as written (a list of method names, never a secret), for messages.
+    pub text: String,
+    pub allowed: Vec<AuthKind>,
+    /// Whether the server must authenticate the client (`none` not allowed).
+    pub required: bool,
+}
+
+/// Why a server's Authentication request breaks `require_auth`, in libpq's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthViolation {
+    /// AuthenticationOk before any exchange, while `none` is not allowed.
+    NotCompleted,
+    /// A method the list does not allow.
+    Requested(Option<AuthKind>),
+}
+
+impl RequireAuth {
+    /// Checks one Authentication request (`code`, SASL mechanisms) against the setting;
+    /// `exchanged` says whether an authentication exchange already took place.
+    pub fn check(
+        &self,
+        code: u32,
+        mechanisms: &[String],
+        exchanged: bool,
+    ) -> Result<(), AuthViolation> {
+        match code {
+            0 if self.required && !exchanged => Err(AuthViolation::NotCompleted),
+            0 | 11 | 12 => Ok(()),
+            _ => match AuthKind::of_request(code, mechanisms) {
+                Some(kind) if self.allowed.contains(&kind) => Ok(()),
+                kind => Err(AuthViolation::Requested(kind)),
+            },
+        }
+    }
+}
+
+/// Protocol versions named by `min_protocol_version` / `max_protocol_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ProtocolVersion {
+    V3_0,
+    V3_2,
 }
 
 /// libpq's `channel_binding`.
@@ -352,6 +481,12 @@ pub struct ConnParams {
     pub tls: TlsParams,
     pub channel_binding: ChannelBinding,
     pub session_attrs: SessionAttrs,
+    /// `load_balance_hosts=random`: hosts, then each host's addresses, in random order.
+    pub load_balance: bool,
+    /// `require_auth`, when set.
+    pub require_auth: Option<RequireAuth>,
+    /// `requirepeer`: the OS user a server reached over a Unix socket must run as.
+    pub requirepeer: Option<String>,
 }
 
 /// The machine facts libpq's defaults depend on.

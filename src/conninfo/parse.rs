@@ -19,6 +19,12 @@ pub enum SyntaxError {
     EmptyKey { position: usize },
     /// `[` of an IPv6 literal with no `]`.
     UnterminatedBracket,
+    /// `[]`: an IPv6 literal with nothing in it.
+    EmptyBracket,
+    /// A URI query parameter (1-based) with a second `=` (encode it as `%3D`).
+    ExtraEquals { index: usize },
+    /// Percent-encoding that decodes to bytes that are not UTF-8, in this URI part.
+    NotUtf8 { part: UriPart },
     /// A `%` not followed by two hex digits, or decoding to invalid UTF-8, in this URI part.
     BadPercentEncoding { part: UriPart },
     /// A URI query parameter (1-based) without `=`.
@@ -68,9 +74,18 @@ impl fmt::Display for SyntaxError {
             Self::UnterminatedBracket => {
                 write!(f, "IPv6 host address is missing its closing \"]\"")
             }
+            Self::EmptyBracket => write!(f, "IPv6 host address \"[]\" is empty"),
+            Self::ExtraEquals { index } => write!(
+                f,
+                "query parameter {index} has a second \"=\" (write it as %3D)"
+            ),
             Self::BadPercentEncoding { part } => {
                 write!(f, "invalid percent-encoding in {part}")
             }
+            Self::NotUtf8 { part } => write!(
+                f,
+                "{part} decodes to bytes that are not UTF-8 (libpq would send them as they are; pgwait cannot)"
+            ),
             Self::BadQueryParameter { index } => {
                 write!(f, "query parameter {index} has no \"=value\"")
             }
@@ -185,92 +200,131 @@ fn read_bare(chars: &mut std::iter::Peekable<impl Iterator<Item = (char, usize)>
 }
 
 /// Parses the part of a URI after `scheme://`:
-/// `[user[:password]@][host][:port][,host[:port]...][/dbname][?k=v&...]`.
+/// `[user[:password]@][host][:port][,host[:port]...][/dbname][?k=v&...]`, exactly as libpq's
+/// `conninfo_uri_parse_options` scans it: the user information ends at the first `@` before any
+/// `/` (a `?` does not end it, and a later `@` belongs to the host), hosts end at `:`, `/`, `?` or
+/// `,`, and an empty user name or password is not a setting at all.
 pub fn parse_uri(rest: &str) -> Result<Pairs, SyntaxError> {
-    let (before_query, query) = match rest.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (rest, None),
-    };
-    let (authority, path) = match before_query.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (before_query, None),
-    };
     let mut pairs = Pairs::new();
-    let hostlist = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => {
-            push_userinfo(userinfo, &mut pairs)?;
-            hosts
+    let after_userinfo = match rest.find(['@', '/']) {
+        Some(at) if rest.as_bytes()[at] == b'@' => {
+            push_userinfo(&rest[..at], &mut pairs)?;
+            &rest[at + 1..]
         }
-        None => authority,
+        _ => rest,
     };
-    push_hosts(hostlist, &mut pairs)?;
-    if let Some(db) = path.filter(|p| !p.is_empty()) {
-        pairs.push(("dbname".into(), percent_decode(db, UriPart::Dbname)?));
+    let after_hosts = push_hosts(after_userinfo, &mut pairs)?;
+    let (path, query) = match after_hosts.strip_prefix('/') {
+        Some(path) => match path.split_once('?') {
+            Some((db, q)) => (db, Some(q)),
+            None => (path, None),
+        },
+        None => ("", after_hosts.strip_prefix('?')),
+    };
+    if !path.is_empty() {
+        pairs.push(("dbname".into(), percent_decode(path, UriPart::Dbname)?));
     }
-    let params = query.into_iter().flat_map(|q| q.split('&'));
-    for (index, param) in (1..).zip(params.filter(|p| !p.is_empty())) {
-        let (k, v) = param
-            .split_once('=')
-            .ok_or(SyntaxError::BadQueryParameter { index })?;
-        let part = UriPart::Query(index);
-        pairs.push((percent_decode(k, part)?, percent_decode(v, part)?));
+    if let Some(query) = query {
+        push_query(query, &mut pairs)?;
     }
     Ok(pairs)
 }
 
 fn push_userinfo(userinfo: &str, pairs: &mut Pairs) -> Result<(), SyntaxError> {
     let (user, password) = match userinfo.split_once(':') {
-        Some((u, p)) => (u, Some(p)),
-        None => (userinfo, None),
+        Some((u, p)) => (u, p),
+        None => (userinfo, ""),
     };
     if !user.is_empty() {
         pairs.push(("user".into(), percent_decode(user, UriPart::User)?));
     }
-    if let Some(p) = password {
-        pairs.push(("password".into(), percent_decode(p, UriPart::Password)?));
+    if !password.is_empty() {
+        pairs.push((
+            "password".into(),
+            percent_decode(password, UriPart::Password)?,
+        ));
     }
     Ok(())
 }
 
-/// Splits `h1:p1,[::1]:p2,h3` into libpq's parallel `host` and `port` lists.
-fn push_hosts(hostlist: &str, pairs: &mut Pairs) -> Result<(), SyntaxError> {
-    if hostlist.is_empty() {
-        return Ok(());
-    }
-    let mut hosts = Vec::new();
-    let mut ports = Vec::new();
-    for item in hostlist.split(',') {
-        let (host, port) = split_host_port(item)?;
-        hosts.push(percent_decode(host, UriPart::Host)?);
-        ports.push(percent_decode(port.unwrap_or(""), UriPart::Port)?);
-    }
-    if hosts.iter().any(|h| !h.is_empty()) {
-        pairs.push(("host".into(), hosts.join(",")));
-    }
-    if ports.iter().any(|p| !p.is_empty()) {
-        pairs.push(("port".into(), ports.join(",")));
-    }
-    Ok(())
-}
-
-fn split_host_port(item: &str) -> Result<(&str, Option<&str>), SyntaxError> {
-    if let Some(inner) = item.strip_prefix('[') {
-        let (host, after) = inner
-            .split_once(']')
-            .ok_or(SyntaxError::UnterminatedBracket)?;
-        return match after.strip_prefix(':') {
-            Some(port) => Ok((host, Some(port))),
-            None if after.is_empty() => Ok((host, None)),
-            None => Err(SyntaxError::AfterBracket),
+/// Reads `h1:p1,[::1]:p2,h3` into libpq's parallel `host` and `port` lists; returns the rest
+/// (`/dbname?...`, `?...` or nothing). Like libpq, the lists are decoded after joining, so a
+/// `%2C` in a host name separates two hosts.
+fn push_hosts<'a>(mut rest: &'a str, pairs: &mut Pairs) -> Result<&'a str, SyntaxError> {
+    let mut hosts = String::new();
+    let mut ports = String::new();
+    loop {
+        let (host, after) = match rest.strip_prefix('[') {
+            Some(inner) => {
+                let (host, after) = inner
+                    .split_once(']')
+                    .ok_or(SyntaxError::UnterminatedBracket)?;
+                if host.is_empty() {
+                    return Err(SyntaxError::EmptyBracket);
+                }
+                if !after.is_empty() && !after.starts_with([':', '/', '?', ',']) {
+                    return Err(SyntaxError::AfterBracket);
+                }
+                (host, after)
+            }
+            None => rest.split_at(rest.find([':', '/', '?', ',']).unwrap_or(rest.len())),
         };
+        hosts.push_str(host);
+        rest = after;
+        if let Some(after_colon) = rest.strip_prefix(':') {
+            let end = after_colon
+                .find(['/', '?', ','])
+                .unwrap_or(after_colon.len());
+            ports.push_str(&after_colon[..end]);
+            rest = &after_colon[end..];
+        }
+        match rest.strip_prefix(',') {
+            Some(next) => {
+                rest = next;
+                hosts.push(',');
+                ports.push(',');
+            }
+            None => break,
+        }
     }
-    Ok(match item.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (item, None),
-    })
+    // An all-empty list (`postgres:///db`, or `postgres://,/db`'s ",") is still a list for
+    // libpq when it has a comma; only a wholly empty string is "not set".
+    if !hosts.is_empty() {
+        pairs.push(("host".into(), percent_decode(&hosts, UriPart::Host)?));
+    }
+    if !ports.is_empty() && ports.chars().any(|c| c != ',') {
+        pairs.push(("port".into(), percent_decode(&ports, UriPart::Port)?));
+    }
+    Ok(rest)
 }
 
-/// Decodes `%XX` escapes in one URI part; the result must be UTF-8.
+/// `k=v&k=v`: every parameter needs exactly one `=` (an empty one, as in `?&x=y`, has none);
+/// a trailing `&` ends the list. `ssl=true` is libpq's alias for `sslmode=require` (JDBC's).
+fn push_query(mut query: &str, pairs: &mut Pairs) -> Result<(), SyntaxError> {
+    let mut index = 0;
+    while !query.is_empty() {
+        index += 1;
+        let (param, rest) = query.split_once('&').unwrap_or((query, ""));
+        query = rest;
+        let (k, v) = param
+            .split_once('=')
+            .ok_or(SyntaxError::BadQueryParameter { index })?;
+        if v.contains('=') {
+            return Err(SyntaxError::ExtraEquals { index });
+        }
+        let part = UriPart::Query(index);
+        let (k, v) = (percent_decode(k, part)?, percent_decode(v, part)?);
+        if k == "ssl" && v == "true" {
+            pairs.push(("sslmode".into(), "require".into()));
+        } else {
+            pairs.push((k, v));
+        }
+    }
+    Ok(())
+}
+
+/// Decodes `%XX` escapes in one URI part; the result must be UTF-8 (values are Rust strings
+/// all the way to the wire, so a raw `%FF` cannot be sent as libpq would).
 pub fn percent_decode(s: &str, part: UriPart) -> Result<String, SyntaxError> {
     let bad = SyntaxError::BadPercentEncoding { part };
     let bytes = s.as_bytes();
@@ -291,7 +345,7 @@ pub fn percent_decode(s: &str, part: UriPart) -> Result<String, SyntaxError> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| bad)
+    String::from_utf8(out).map_err(|_| SyntaxError::NotUtf8 { part })
 }
 
 #[cfg(test)]
@@ -396,7 +450,12 @@ mod tests {
         let table = [
             ("[::1:5432/x", SyntaxError::UnterminatedBracket),
             ("h/db%zz", bad_in(UriPart::Dbname)),
-            ("h/db%ff", bad_in(UriPart::Dbname)),
+            (
+                "h/db%ff",
+                SyntaxError::NotUtf8 {
+                    part: UriPart::Dbname,
+                },
+            ),
             ("h/db%+1", bad_in(UriPart::Dbname)),
             ("u:p%4@h/db", bad_in(UriPart::Password)),
             ("h:54%3/db", bad_in(UriPart::Port)),
@@ -407,11 +466,59 @@ mod tests {
                 SyntaxError::BadQueryParameter { index: 2 },
             ),
             ("[::1]x/db", SyntaxError::AfterBracket),
+            ("[]/db", SyntaxError::EmptyBracket),
+            ("h/db?&user=x", SyntaxError::BadQueryParameter { index: 1 }),
+            ("h/db?&", SyntaxError::BadQueryParameter { index: 1 }),
+            ("h/db?a=1&&b=2", SyntaxError::BadQueryParameter { index: 2 }),
+            (
+                "h/db?options=-c%20a=b",
+                SyntaxError::ExtraEquals { index: 1 },
+            ),
         ];
         for (uri, want) in table {
             let err = parse_uri(uri).unwrap_err();
             assert_eq!(err, want, "{uri}");
             assert!(!err.to_string().contains("SECRET"), "{err}");
+        }
+    }
+
+    /// libpq's scanner, case by case (src/interfaces/libpq/fe-connect.c,
+    /// conninfo_uri_parse_options and conninfo_uri_parse_params; 001_uri.pl).
+    #[test]
+    fn scans_uris_as_libpq_does() {
+        let table: &[(&str, &[(&str, &str)])] = &[
+            // The user information ends at the first '@'; the rest is the host.
+            (
+                "user:p@ss@h1/db",
+                &[
+                    ("user", "user"),
+                    ("password", "p"),
+                    ("host", "ss@h1"),
+                    ("dbname", "db"),
+                ],
+            ),
+            // '?' does not end the user information; '/' does.
+            (
+                "user:pa?ss@h1",
+                &[("user", "user"), ("password", "pa?ss"), ("host", "h1")],
+            ),
+            ("h1/db@x", &[("host", "h1"), ("dbname", "db@x")]),
+            // Empty user or password: not settings (PGUSER/PGPASSWORD still apply).
+            (":@h1", &[("host", "h1")]),
+            ("u:@h1", &[("user", "u"), ("host", "h1")]),
+            // Empty entries of a host list stay (each is the default host).
+            ("h1,,h2", &[("host", "h1,,h2")]),
+            (",/db", &[("host", ","), ("dbname", "db")]),
+            // %2C separates hosts, as libpq decodes the joined list.
+            ("a%2Cb/db", &[("host", "a,b"), ("dbname", "db")]),
+            ("h?ssl=true", &[("host", "h"), ("sslmode", "require")]),
+            ("h?ssl=false", &[("host", "h"), ("ssl", "false")]),
+            ("h/db?a=1&", &[("host", "h"), ("dbname", "db"), ("a", "1")]),
+            ("h?", &[("host", "h")]),
+            ("/?host=x", &[("host", "x")]),
+        ];
+        for (uri, want) in table {
+            assert_eq!(parse_uri(uri), Ok(pairs(want)), "{uri}");
         }
     }
 

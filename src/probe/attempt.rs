@@ -9,7 +9,8 @@ use tokio::time::Instant;
 use super::pg::{self, Answer, Session, Transport};
 use super::tcp::{self, Stream};
 use super::{AddrFailure, AttemptError, Plan, Probe, Ready, Route, Server};
-use crate::classify::{classify, Class, Failure};
+use crate::classify::sqlstate::CANNOT_CONNECT_NOW;
+use crate::classify::{Class, Failure, Phase};
 use crate::condition::Condition;
 use crate::conninfo::{ConnParams, Endpoint, SessionAttrs, SslMode};
 use crate::credentials::{Credentials, Note};
@@ -31,6 +32,8 @@ pub struct PgProbe {
 struct Failed {
     failure: Failure,
     answer: Option<Duration>,
+    /// Where the session got to: libpq's next step depends on it.
+    reached: pg::Reached,
 }
 
 impl From<Failure> for Failed {
@@ -39,7 +42,50 @@ impl From<Failure> for Failed {
         Self {
             failure,
             answer: None,
+            reached: pg::Reached::default(),
         }
+    }
+}
+
+/// What libpq does after a failed connection (fe-connect.c, PQconnectPoll: `try_next_addr`,
+/// `try_next_host`, `CONNECTION_FAILED()` and `error_return`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Nothing answered there: the host's next address, then the next host.
+    Address,
+    /// The name did not resolve, the server is not accepting connections yet (57P03), or it is
+    /// the wrong kind: the next host.
+    Host,
+    /// A server error during startup (before ReadyForQuery, even after AuthenticationOk) or a
+    /// TLS failure: the same address in the sslmode's other encryption (`prefer`, `allow`),
+    /// else the attempt ends.
+    OtherEncryption,
+    /// Anything else ends the attempt: the app's libpq would not try the other hosts either.
+    Stop,
+}
+
+fn next_after(failed: &Failed) -> Next {
+    let startup = Phase::Startup;
+    match &failed.failure {
+        Failure::Io {
+            phase: Phase::Resolve,
+            ..
+        }
+        | Failure::TimedOut {
+            phase: Phase::Resolve,
+        } => Next::Host,
+        Failure::Io {
+            phase: Phase::Connect,
+            ..
+        }
+        | Failure::TimedOut { .. } => Next::Address,
+        Failure::Server {
+            sqlstate, phase, ..
+        } if sqlstate == CANNOT_CONNECT_NOW && *phase == startup => Next::Host,
+        Failure::WrongKind { .. } => Next::Host,
+        Failure::Server { phase, .. } if *phase == startup => Next::OtherEncryption,
+        Failure::Tls { .. } => Next::OtherEncryption,
+        _ => Next::Stop,
     }
 }
 
@@ -59,39 +105,53 @@ impl PgProbe {
         }
     }
 
-    /// One pass over every endpoint, wanting servers of kind `attrs`.
+    /// One pass over every endpoint (in random order with `load_balance_hosts=random`), wanting
+    /// servers of kind `attrs`; it ends early where libpq's would.
     async fn pass(
         &self,
         attrs: SessionAttrs,
         plan: Plan,
         failures: &mut Vec<AddrFailure>,
     ) -> Option<Ready> {
-        for endpoint in &self.params.endpoints {
-            if let Some(ready) = self.try_endpoint(endpoint, attrs, plan, failures).await {
-                return Some(ready);
-            }
-            // libpq: once a server has rejected us outright, the remaining hosts are not tried.
-            if rejected(failures, plan) {
-                break;
+        let mut endpoints: Vec<&Endpoint> = self.params.endpoints.iter().collect();
+        if self.params.load_balance {
+            fastrand::shuffle(&mut endpoints);
+        }
+        for endpoint in endpoints {
+            match self.try_endpoint(endpoint, attrs, plan, failures).await {
+                Ok(ready) => return Some(ready),
+                Err(Next::Stop) => break,
+                Err(_) => {}
             }
         }
         None
     }
 
+    /// Every address of `endpoint` in turn; `Err` says where libpq goes next.
     async fn try_endpoint(
         &self,
         endpoint: &Endpoint,
         attrs: SessionAttrs,
         plan: Plan,
         failures: &mut Vec<AddrFailure>,
-    ) -> Option<Ready> {
-        let routes = match self.routes(endpoint, plan).await {
+    ) -> Result<Ready, Next> {
+        let mut routes = match self.routes(endpoint, plan).await {
             Ok(routes) => routes,
             Err(failure) => {
-                failures.push(AddrFailure::new(server(endpoint, None), failure, None));
-                return None;
+                let failed = Failed::from(failure);
+                let next = next_after(&failed);
+                failures.push(AddrFailure::new(
+                    server(endpoint, None),
+                    failed.failure,
+                    None,
+                ));
+                return Err(next);
             }
         };
+        if self.params.load_balance {
+            fastrand::shuffle(&mut routes);
+        }
+        let mut next = Next::Address;
         for route in routes {
             // Each address gets its own time, as libpq's connect_timeout.
             let deadline = Instant::now() + plan.per_address;
@@ -102,20 +162,24 @@ impl PgProbe {
             match result {
                 Ok(answer) => {
                     let socket_only = answer.socket_only;
-                    return Some(Ready {
+                    return Ok(Ready {
                         server,
                         socket_only,
                     });
                 }
                 Err(failed) => {
+                    next = match next_after(&failed) {
+                        Next::OtherEncryption => Next::Stop,
+                        other => other,
+                    };
                     failures.push(AddrFailure::new(server, failed.failure, failed.answer));
                 }
             }
-            if rejected(failures, plan) {
-                return None;
+            if next != Next::Address {
+                break;
             }
         }
-        None
+        Err(next)
     }
 
     /// Where `endpoint` leads: its socket file, or every address its host name resolves to.
@@ -139,7 +203,9 @@ impl PgProbe {
         }
     }
 
-    /// libpq's sslmode semantics over one address; Unix sockets never use TLS.
+    /// libpq's sslmode semantics over one address; Unix sockets never use TLS. `allow` tries
+    /// plain text first and TLS after a failure before login; `prefer` the reverse, when the
+    /// server agreed to TLS.
     async fn with_sslmode(
         &self,
         endpoint: &Endpoint,
@@ -157,13 +223,11 @@ impl PgProbe {
             tls,
             required: true,
         };
+        let retry = |failed: &Failed| next_after(failed) == Next::OtherEncryption;
         match tls.mode {
             SslMode::Allow => match session(Transport::Plain).await {
                 // e.g. pg_hba.conf has only hostssl lines: try again with TLS.
-                Err(Failed {
-                    failure: failure @ Failure::Server { .. },
-                    ..
-                }) if classify(&failure) == Class::Auth => session(required).await,
+                Err(failed) if retry(&failed) => session(required).await,
                 other => other,
             },
             SslMode::Prefer => {
@@ -172,10 +236,10 @@ impl PgProbe {
                     required: false,
                 };
                 match session(preferred).await {
-                    Err(Failed {
-                        failure: Failure::Tls { .. },
-                        ..
-                    }) => session(Transport::Plain).await,
+                    // e.g. a hostnossl line, or a role allowed only without TLS.
+                    Err(failed) if failed.reached.encrypted && retry(&failed) => {
+                        session(Transport::Plain).await
+                    }
                     other => other,
                 }
             }
@@ -212,15 +276,36 @@ impl PgProbe {
         let began = Instant::now();
         let stream: Stream = tcp::connect(route, plan.tcp_connect_limit, deadline).await?;
         let connected = Instant::now();
+        if let Some(want) = &self.params.requirepeer {
+            check_peer(want, &stream)?;
+        }
         pg::check(stream, &session, deadline)
             .await
-            .map_err(|failure| {
+            .map_err(|(failure, reached)| {
                 // Only a server's own answer has an answer time: its time after the connect,
                 // less the connect's round trip (distance is not load).
                 let answer = matches!(failure, Failure::Server { .. })
                     .then(|| connected.elapsed().saturating_sub(connected - began));
-                Failed { failure, answer }
+                Failed {
+                    failure,
+                    answer,
+                    reached,
+                }
             })
+    }
+}
+
+/// libpq's `requirepeer`: over a Unix socket, the server must run as this OS user.
+fn check_peer(want: &str, stream: &Stream) -> Result<(), Failure> {
+    match tcp::peer_user(stream) {
+        None => Ok(()),
+        Some(Err(e)) => Err(Failure::io(crate::classify::Phase::Connect, &e)),
+        Some(Ok((_, Some(name)))) if name == want => Ok(()),
+        Some(Ok((uid, got))) => Err(Failure::WrongPeer {
+            want: want.to_string(),
+            got,
+            uid,
+        }),
     }
 }
 
@@ -235,13 +320,6 @@ fn server(endpoint: &Endpoint, route: Option<Route>) -> Server {
         port: endpoint.port(),
         route,
     }
-}
-
-/// Whether the last failure ends the attempt: a class the policy rejects outright.
-fn rejected(failures: &[AddrFailure], plan: Plan) -> bool {
-    failures
-        .last()
-        .is_some_and(|f| plan.rejects.contains(f.class))
 }
 
 impl Probe for PgProbe {
@@ -267,5 +345,74 @@ impl Probe for PgProbe {
             }
         }
         Err(AttemptError { failures })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(failure: Failure) -> Failed {
+        Failed {
+            failure,
+            answer: None,
+            reached: pg::Reached { encrypted: true },
+        }
+    }
+
+    fn server(phase: Phase, sqlstate: &str) -> Failure {
+        Failure::Server {
+            phase,
+            sqlstate: sqlstate.into(),
+            message: String::new(),
+        }
+    }
+
+    /// libpq 18's PQconnectPoll: which failures move on to the next address or host, which
+    /// retry in the other encryption, and which end the whole attempt.
+    #[test]
+    fn libpq_moves_on_only_where_nothing_answered_or_not_yet() {
+        let io = |phase| Failure::Io {
+            phase,
+            kind: std::io::ErrorKind::ConnectionRefused,
+            detail: String::new(),
+        };
+        let (startup, query) = (Phase::Startup, Phase::Query);
+        let table = [
+            (io(Phase::Resolve), Next::Host),
+            (io(Phase::Connect), Next::Address),
+            (Failure::TimedOut { phase: startup }, Next::Address),
+            (Failure::TimedOut { phase: query }, Next::Address),
+            (server(startup, "57P03"), Next::Host),
+            (
+                Failure::WrongKind {
+                    want: "primary",
+                    got: "standby",
+                },
+                Next::Host,
+            ),
+            // libpq 18 retries in the other encryption after any startup error, even one
+            // sent after AuthenticationOk (3D000), as the differential test shows.
+            (server(startup, "53300"), Next::OtherEncryption),
+            (server(startup, "28000"), Next::OtherEncryption),
+            (server(startup, "3D000"), Next::OtherEncryption),
+            // pgwait's own queries after a successful connection: the app connected.
+            (server(query, "42P01"), Next::Stop),
+            (Failure::Closed { phase: startup }, Next::Stop),
+            (Failure::NoPassword, Next::Stop),
+            (Failure::Protocol { phase: startup }, Next::Stop),
+            (
+                Failure::Tls {
+                    detail: String::new(),
+                    sslmode: Some("prefer"),
+                    host: "h".into(),
+                },
+                Next::OtherEncryption,
+            ),
+        ];
+        for (failure, want) in table {
+            let got = next_after(&failed(failure.clone()));
+            assert_eq!(got, want, "{failure:?}");
+        }
     }
 }

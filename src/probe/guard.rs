@@ -17,6 +17,8 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::conninfo::{AuthViolation, RequireAuth};
+
 /// The longest message accepted. A readiness check's messages are a few hundred bytes; the
 /// largest legitimate ones (an ErrorResponse with detail, a row of a custom query) are far below.
 pub const MAX_MESSAGE: usize = 1024 * 1024;
@@ -72,6 +74,24 @@ pub struct Seen {
     pub eof: bool,
 }
 
+/// The server asked for authentication `require_auth` forbids; carried inside the `io::Error`
+/// the read returns, so tokio-postgres never answers the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Disallowed(pub AuthViolation);
+
+impl fmt::Display for Disallowed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("authentication not allowed by require_auth")
+    }
+}
+
+impl std::error::Error for Disallowed {}
+
+/// The `require_auth` violation an io error from a guarded read reports, if it is one.
+pub fn disallowed(error: &io::Error) -> Option<AuthViolation> {
+    error.get_ref()?.downcast_ref::<Disallowed>().map(|d| d.0)
+}
+
 /// Shared with the probe, which reads it after a failed attempt.
 pub type Observed = Arc<Mutex<Seen>>;
 
@@ -112,10 +132,14 @@ pub struct ReplyGuard<S> {
     /// The start of the current Authentication message's body.
     auth: Vec<u8>,
     observed: Observed,
+    /// `require_auth`, checked on each Authentication request before the client sees it.
+    require_auth: Option<RequireAuth>,
+    /// An authentication exchange has begun (a request other than OK was seen).
+    exchanged: bool,
 }
 
 impl<S> ReplyGuard<S> {
-    pub fn new(inner: S, observed: Observed) -> Self {
+    pub fn new(inner: S, observed: Observed, require_auth: Option<RequireAuth>) -> Self {
         Self {
             inner,
             framing: NEXT_HEADER,
@@ -124,6 +148,8 @@ impl<S> ReplyGuard<S> {
             ready: false,
             auth: Vec::new(),
             observed,
+            require_auth,
+            exchanged: false,
         }
     }
 
@@ -132,16 +158,17 @@ impl<S> ReplyGuard<S> {
     }
 
     /// Follows the framing over `bytes`; the first bound crossed is the answer.
-    fn track(&mut self, bytes: &[u8]) -> Result<(), Exceeded> {
+    fn track(&mut self, bytes: &[u8]) -> Result<(), io::Error> {
+        let stop = |e: Exceeded| io::Error::new(io::ErrorKind::InvalidData, e);
         if !self.seen_any && !bytes.is_empty() {
             self.seen_any = true;
             if !starts_startup_reply(bytes[0]) {
-                return Err(Exceeded::NotAReply);
+                return Err(stop(Exceeded::NotAReply));
             }
         }
         self.total += bytes.len() as u64;
         if self.total > MAX_SESSION {
-            return Err(Exceeded::Session);
+            return Err(stop(Exceeded::Session));
         }
         let mut rest = bytes;
         while !rest.is_empty() {
@@ -155,7 +182,12 @@ impl<S> ReplyGuard<S> {
                         let room = AUTH_CAPTURE.saturating_sub(self.auth.len());
                         self.auth.extend_from_slice(&rest[..n.min(room)]);
                         if done {
-                            self.record_auth();
+                            self.record_auth().map_err(|violation| {
+                                io::Error::new(
+                                    io::ErrorKind::PermissionDenied,
+                                    Disallowed(violation),
+                                )
+                            })?;
                         }
                     }
                     rest = &rest[n..];
@@ -173,7 +205,7 @@ impl<S> ReplyGuard<S> {
                         let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
                         let len = usize::try_from(len).unwrap_or(usize::MAX);
                         if !(4..=MAX_MESSAGE).contains(&len) {
-                            return Err(Exceeded::MessageLength);
+                            return Err(stop(Exceeded::MessageLength));
                         }
                         // 'Z' is ReadyForQuery; 'E' may end the session before it.
                         self.ready |= kind == b'Z';
@@ -186,18 +218,19 @@ impl<S> ReplyGuard<S> {
             }
         }
         if !self.ready && self.total > MAX_BEFORE_READY {
-            return Err(Exceeded::BeforeReady);
+            return Err(stop(Exceeded::BeforeReady));
         }
         Ok(())
     }
 }
 
 impl<S> ReplyGuard<S> {
-    /// Parses the captured Authentication body: a code, then for SASL NUL-terminated names.
-    fn record_auth(&mut self) {
+    /// Parses the captured Authentication body (a code, then for SASL NUL-terminated names),
+    /// records it and checks it against `require_auth`.
+    fn record_auth(&mut self) -> Result<(), AuthViolation> {
         let body = std::mem::take(&mut self.auth);
         let Some(code) = body.get(..4) else {
-            return;
+            return Ok(());
         };
         let code = u32::from_be_bytes([code[0], code[1], code[2], code[3]]);
         let mechanisms = match code {
@@ -209,7 +242,13 @@ impl<S> ReplyGuard<S> {
                 .collect(),
             _ => Vec::new(),
         };
+        let checked = match &self.require_auth {
+            Some(require) => require.check(code, &mechanisms, self.exchanged),
+            None => Ok(()),
+        };
+        self.exchanged |= code != 0;
         lock(&self.observed).auth = Some(AuthRequest { code, mechanisms });
+        checked
     }
 }
 
@@ -235,10 +274,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReplyGuard<S> {
             lock(&self.observed).eof = true;
         }
         let tracked = self.track(&buf.filled()[before..]);
-        if let Err(bound) = tracked {
+        if let Err(stop) = tracked {
             // A failed read must not hand out bytes.
             buf.set_filled(before);
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, bound)));
+            return Poll::Ready(Err(stop));
         }
         Poll::Ready(Ok(()))
     }
@@ -273,7 +312,7 @@ mod tests {
         let writer = tokio::spawn(async move {
             let _ = server.write_all(&reply).await;
         });
-        let mut guarded = ReplyGuard::new(client, Observed::default());
+        let mut guarded = ReplyGuard::new(client, Observed::default(), None);
         let mut out = Vec::new();
         let result = guarded.read_to_end(&mut out).await.map(|_| out);
         writer.abort();
@@ -336,7 +375,7 @@ mod tests {
             server.write_all(reply).await.unwrap();
             drop(server);
             let observed = Observed::default();
-            let mut guarded = ReplyGuard::new(client, observed.clone());
+            let mut guarded = ReplyGuard::new(client, observed.clone(), None);
             guarded.read_to_end(&mut Vec::new()).await.unwrap();
             let seen = seen(&observed);
             assert_eq!(seen.auth, Some(want));

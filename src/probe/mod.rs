@@ -20,7 +20,7 @@ use tokio::time::{timeout_at, Instant};
 pub use attempt::PgProbe;
 pub use guard::{MAX_BEFORE_READY, MAX_MESSAGE, MAX_SESSION};
 
-use crate::classify::{classify, Class, ClassSet, Failure, Phase};
+use crate::classify::{classify, Class, Failure, Phase};
 use crate::credentials::Note;
 
 /// How one attempt is to be made: its time limits, and when to stop trying further servers.
@@ -31,9 +31,6 @@ pub struct Plan {
     pub per_address: Duration,
     /// Limit on each TCP connect, so dropped SYNs don't hold an attempt for the kernel's retries.
     pub tcp_connect_limit: Duration,
-    /// The policy's answer to "does this class end the wait?": after such a failure the remaining
-    /// servers are not tried (libpq stops at an outright rejection too).
-    pub rejects: ClassSet,
 }
 
 /// Where one connection goes: typed, so a TCP route always has its resolved address.

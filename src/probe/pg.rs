@@ -23,7 +23,7 @@ use super::tls_stream::RustlsConnect;
 use super::within;
 use crate::classify::{AuthMethod, Failure, Limit, NotMet, Phase};
 use crate::condition::{self, Condition};
-use crate::conninfo::{ChannelBinding, ConnParams, Secret, SessionAttrs};
+use crate::conninfo::{AuthViolation, ChannelBinding, ConnParams, Secret, SessionAttrs};
 use crate::migrations::Migrations;
 use crate::tls::Tls;
 
@@ -63,20 +63,44 @@ pub struct Answer {
 /// PostgreSQL's SSLRequest: length 8, code 80877103.
 const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 
+/// How far a failed session got, for libpq's choice of what to try next.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reached {
+    /// The server agreed to TLS (or direct TLS was begun).
+    pub encrypted: bool,
+}
+
 /// Negotiates TLS as the transport says, then authenticates and checks the session kind.
 pub async fn check<S>(
-    mut stream: S,
+    stream: S,
     session: &Session<'_>,
     deadline: Instant,
-) -> Result<Answer, Failure>
+) -> Result<Answer, (Failure, Reached)>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let observed = Observed::default();
-    let plain = |stream, observed: Observed| ReplyGuard::new(stream, observed);
+    let mut encrypted = false;
+    let result = negotiate(stream, session, deadline, &observed, &mut encrypted).await;
+    result.map_err(|failure| (failure, Reached { encrypted }))
+}
+
+async fn negotiate<S>(
+    mut stream: S,
+    session: &Session<'_>,
+    deadline: Instant,
+    observed: &Observed,
+    encrypted: &mut bool,
+) -> Result<Answer, Failure>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let require_auth = &session.params.require_auth;
+    let plain =
+        |stream, observed: Observed| ReplyGuard::new(stream, observed, require_auth.clone());
     let Transport::Tls { tls, required } = session.transport else {
         let guarded = plain(stream, observed.clone());
-        return startup(guarded, NoTls, false, session, deadline, &observed).await;
+        return startup(guarded, NoTls, false, session, deadline, observed).await;
     };
     if !tls.direct {
         // pgwait asks for TLS itself so it knows exactly what the server answered.
@@ -89,7 +113,7 @@ where
             b'S' => {}
             b'N' if !required => {
                 let guarded = plain(stream, observed.clone());
-                return startup(guarded, NoTls, false, session, deadline, &observed).await;
+                return startup(guarded, NoTls, false, session, deadline, observed).await;
             }
             b'N' => return Err(Failure::TlsRefused),
             // The postmaster itself can answer with an error (e.g. it cannot fork): read it.
@@ -101,12 +125,15 @@ where
             }
         }
     }
+    *encrypted = true;
     let connector = RustlsConnect {
         config: tls.config.clone(),
         host: session.host.to_string(),
         observed: observed.clone(),
+        cert_required: tls.cert_required,
+        require_auth: session.params.require_auth.clone(),
     };
-    startup(stream, connector, true, session, deadline, &observed).await
+    startup(stream, connector, true, session, deadline, observed).await
 }
 
 /// Reads an ErrorResponse whose type byte was already consumed, into a `Failure::Server`.
@@ -422,6 +449,9 @@ fn convert(e: &tokio_postgres::Error, phase: Phase, session: &Session<'_>, seen:
         Some(io) if io.kind() == io::ErrorKind::UnexpectedEof && !seen.eof => {
             Failure::Protocol { phase }
         }
+        Some(io) if guard::disallowed(io).is_some() => {
+            not_allowed(guard::disallowed(io), session, seen)
+        }
         Some(io) => match guard::exceeded(io) {
             Some(Exceeded::NotAReply) => Failure::Protocol { phase },
             Some(Exceeded::MessageLength) => over(phase, Limit::MessageLength),
@@ -437,6 +467,25 @@ fn convert(e: &tokio_postgres::Error, phase: Phase, session: &Session<'_>, seen:
             },
         },
         None => client_auth(e, session, seen),
+    }
+}
+
+/// A request `require_auth` forbids: what the server asked for (from the guard's record).
+fn not_allowed(violation: Option<AuthViolation>, session: &Session<'_>, seen: &Seen) -> Failure {
+    let requested = match violation {
+        Some(AuthViolation::NotCompleted) | None => None,
+        Some(AuthViolation::Requested(_)) => seen.auth.as_ref().map(|a| match a.code {
+            10 => AuthMethod::Sasl(a.mechanisms.clone()),
+            code => AuthMethod::Code(code),
+        }),
+    };
+    Failure::AuthNotAllowed {
+        require_auth: session
+            .params
+            .require_auth
+            .as_ref()
+            .map_or(String::new(), |r| r.text.clone()),
+        requested,
     }
 }
 

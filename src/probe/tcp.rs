@@ -107,10 +107,51 @@ pub async fn connect(route: &Route, limit: Duration, deadline: Instant) -> Resul
                 let _ = stream.set_nodelay(true);
                 Ok(Stream::Tcp(stream))
             }
-            Route::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await.map_err(io)?)),
+            Route::Unix(path) => Ok(Stream::Unix(connect_unix(path).await.map_err(io)?)),
         }
     })
     .await
+}
+
+/// Connects a socket file, or (as libpq does for a host starting with `@`) a name in Linux's
+/// abstract namespace: `@name/.s.PGSQL.5432` is `\0name/.s.PGSQL.5432`.
+async fn connect_unix(path: &std::path::Path) -> io::Result<UnixStream> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    let Some(name) = bytes.strip_prefix(b"@") else {
+        return UnixStream::connect(path).await;
+    };
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+    // A local connect completes at once (or is refused): it does not block the runtime.
+    let stream = std::os::unix::net::UnixStream::connect_addr(&addr)?;
+    stream.set_nonblocking(true)?;
+    UnixStream::from_std(stream)
+}
+
+/// The OS user of the process at the other end of a Unix socket (its user ID, and its name if
+/// this system knows it); `None` over TCP, where libpq's `requirepeer` does not apply.
+pub fn peer_user(stream: &Stream) -> Option<io::Result<(u32, Option<String>)>> {
+    let Stream::Unix(socket) = stream else {
+        return None;
+    };
+    Some(socket.peer_cred().map(|c| (c.uid(), user_name(c.uid()))))
+}
+
+/// The name of user `uid` (getpwuid_r: /etc/passwd, as libpq reads it).
+fn user_name(uid: u32) -> Option<String> {
+    // SAFETY: a zeroed passwd is a valid out-parameter; getpwuid_r writes only into it and buf.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is to memory owned here, sized as passed.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) };
+    if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_name points to a NUL-terminated string inside buf.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    Some(name.to_string_lossy().into_owned())
 }
 
 impl AsyncRead for Stream {

@@ -12,13 +12,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use ring::digest;
+use rustls::client::ResolvesClientCert;
 use rustls::pki_types::ServerName;
+use rustls::sign::CertifiedKey;
 use rustls::ClientConfig;
+use std::sync::atomic::{AtomicU8, Ordering};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, TlsConnect, TlsStream};
 use tokio_rustls::client;
 
 use super::guard::{Observed, ReplyGuard};
+use crate::conninfo::RequireAuth;
 
 /// Connects TLS to `host` (verification and SNI use it) with `config`; the decrypted stream is
 /// guarded like a plain one.
@@ -26,6 +30,9 @@ pub struct RustlsConnect {
     pub config: Arc<ClientConfig>,
     pub host: String,
     pub observed: Observed,
+    /// `sslcertmode=require`: fail unless the server asked for the client certificate and got it.
+    pub cert_required: bool,
+    pub require_auth: Option<RequireAuth>,
 }
 
 impl<S> TlsConnect<S> for RustlsConnect
@@ -40,11 +47,73 @@ where
         Box::pin(async move {
             let name = ServerName::try_from(self.host)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            let tls = tokio_rustls::TlsConnector::from(self.config)
+            let (config, asked) = match self.cert_required {
+                true => recording(&self.config),
+                false => (self.config, None),
+            };
+            let tls = tokio_rustls::TlsConnector::from(config)
                 .connect(name, stream)
                 .await?;
-            Ok(RustlsStream(ReplyGuard::new(tls, self.observed)))
+            if let Some(asked) = asked {
+                check_cert_sent(&asked)?;
+            }
+            Ok(RustlsStream(ReplyGuard::new(
+                tls,
+                self.observed,
+                self.require_auth,
+            )))
         })
+    }
+}
+
+/// Whether the server asked for a client certificate (0 no, 1 asked, 2 asked and one was sent).
+type Asked = Arc<AtomicU8>;
+
+/// A copy of `config` whose certificate resolver records whether the server asked: rustls says
+/// nothing about it afterwards, and libpq's `sslcertmode=require` depends on it.
+fn recording(config: &Arc<ClientConfig>) -> (Arc<ClientConfig>, Option<Asked>) {
+    let asked = Asked::default();
+    let mut config = ClientConfig::clone(config);
+    config.client_auth_cert_resolver = Arc::new(Recording {
+        inner: config.client_auth_cert_resolver.clone(),
+        asked: asked.clone(),
+    });
+    (Arc::new(config), Some(asked))
+}
+
+/// libpq's two failures of `sslcertmode=require`, in its words.
+fn check_cert_sent(asked: &Asked) -> io::Result<()> {
+    let problem = match asked.load(Ordering::SeqCst) {
+        0 => "server did not request an SSL certificate (sslcertmode=require)",
+        1 => "server accepted connection without a valid SSL certificate (sslcertmode=require)",
+        _ => return Ok(()),
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        rustls::Error::General(problem.into()),
+    ))
+}
+
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<dyn ResolvesClientCert>,
+    asked: Asked,
+}
+
+impl ResolvesClientCert for Recording {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        let key = self.inner.resolve(root_hint_subjects, sigschemes);
+        self.asked
+            .store(if key.is_some() { 2 } else { 1 }, Ordering::SeqCst);
+        key
+    }
+
+    fn has_certs(&self) -> bool {
+        self.inner.has_certs()
     }
 }
 

@@ -365,6 +365,39 @@ fn targets_and_conditions_are_named_from_their_parts() {
 }
 
 #[test]
+fn require_auth_and_requirepeer_failures_say_what_the_server_did() {
+    use crate::classify::AuthMethod;
+    let table = [
+        (
+            Failure::AuthNotAllowed {
+                require_auth: "scram-sha-256".into(),
+                requested: Some(AuthMethod::Code(3)),
+            },
+            "the server asked for cleartext password authentication, which require_auth=scram-sha-256 does not allow (nothing was sent)",
+        ),
+        (
+            Failure::AuthNotAllowed {
+                require_auth: "password".into(),
+                requested: None,
+            },
+            "let the client in without authenticating it, which require_auth=password",
+        ),
+        (
+            Failure::WrongPeer {
+                want: "postgres".into(),
+                got: None,
+                uid: 4242,
+            },
+            "requirepeer is \"postgres\", but the server runs as user ID 4242",
+        ),
+    ];
+    for (failure, words) in table {
+        let text = words::describe(&failure, Class::Auth, &[]);
+        assert!(text.contains(words), "{text}");
+    }
+}
+
+#[test]
 fn unsupported_authentication_is_worded_from_the_request() {
     use crate::classify::AuthMethod;
     let table = [
@@ -374,8 +407,12 @@ fn unsupported_authentication_is_worded_from_the_request() {
             "unknown authentication method (code 42)",
         ),
         (
+            AuthMethod::Sasl(vec!["X-TOKEN".into()]),
+            "only the SASL mechanism(s) X-TOKEN",
+        ),
+        (
             AuthMethod::Sasl(vec!["OAUTHBEARER".into()]),
-            "only the SASL mechanism(s) OAUTHBEARER",
+            "asks for OAuth (OAUTHBEARER)",
         ),
     ];
     for (method, words) in table {

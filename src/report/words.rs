@@ -453,6 +453,29 @@ pub fn describe(failure: &Failure, class: Class, conditions: &[Condition]) -> St
             "{class}: the server asks for a password but none is set (PGPASSWORD, password=, a password file, or the URI)"
         ),
         Failure::UnsupportedAuth(method) => format!("{class}: {}", auth_method(method)),
+        Failure::AuthNotAllowed {
+            require_auth,
+            requested,
+        } => {
+            let asked = match requested {
+                None => "let the client in without authenticating it".to_string(),
+                Some(AuthMethod::Sasl(mechanisms)) => {
+                    format!("asked for SASL ({})", mechanisms.join(", "))
+                }
+                Some(AuthMethod::Code(code)) => match AUTH_METHODS.iter().find(|(c, _)| c == code)
+                {
+                    Some((_, name)) => format!("asked for {name} authentication"),
+                    None => format!("asked for authentication method {code}"),
+                },
+            };
+            format!(
+                "{class}: the server {asked}, which require_auth={require_auth} does not allow (nothing was sent)"
+            )
+        }
+        Failure::WrongPeer { want, got, uid } => {
+            let got = got.as_deref().map_or(format!("user ID {uid}"), |g| format!("\"{g}\""));
+            format!("{class}: requirepeer is \"{want}\", but the server runs as {got}")
+        }
         Failure::ClientAuth { detail } => format!("{class}: {detail}"),
         Failure::Tls {
             detail,
@@ -491,6 +514,8 @@ fn not_met(condition: Option<&Condition>, got: &NotMet) -> String {
 /// Authentication methods by their message code.
 const AUTH_METHODS: &[(u32, &str)] = &[
     (2, "Kerberos V5"),
+    (3, "cleartext password"),
+    (5, "MD5 password"),
     (6, "SCM credentials"),
     (7, "GSSAPI"),
     (9, "SSPI"),
@@ -499,6 +524,12 @@ const AUTH_METHODS: &[(u32, &str)] = &[
 /// What the server asked for that pgwait cannot do, in words.
 fn auth_method(method: &AuthMethod) -> String {
     match method {
+        AuthMethod::Sasl(mechanisms) if mechanisms.iter().any(|m| m == "OAUTHBEARER") => {
+            "the server asks for OAuth (OAUTHBEARER), whose device flow needs a person at a browser; \
+             a startup gate cannot run it: let pgwait log in as a role with a password or \
+             certificate (a pg_hba.conf line of its own)"
+                .to_string()
+        }
         AuthMethod::Sasl(mechanisms) => format!(
             "the server offers only the SASL mechanism(s) {}; pgwait supports SCRAM-SHA-256 and SCRAM-SHA-256-PLUS",
             mechanisms.join(", ")

@@ -15,6 +15,7 @@ mod fake;
 mod gate;
 mod hostile;
 mod json;
+mod libpq;
 mod migrations;
 mod pgbouncer;
 mod replica;

@@ -285,6 +285,78 @@ fn client_certificates_authenticate() {
 }
 
 #[test]
+fn sslcertmode_require_needs_the_server_to_ask_and_get_a_certificate() {
+    // ssl_ca_file is set, so the server asks every client for a certificate.
+    let (cluster, pki) = tls_cluster(TLS_HBA);
+    let (cert, key) = (pki.client_cert.display(), pki.client_key.display());
+    let out = once(
+        &cluster,
+        &format!("user=trust_user sslmode=require sslcertmode=require sslcert={cert} sslkey={key}"),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let home = scratch_dir("no-client-cert");
+    let out = once(
+        &cluster,
+        "user=trust_user sslmode=require sslcertmode=require",
+        &[("HOME", home.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("without a valid SSL certificate"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn prefer_retries_without_tls_when_the_login_is_refused_over_tls() {
+    // A role allowed only without TLS: libpq's prefer tries TLS, is refused, and tries plain.
+    let hba = "local all all trust\nhostssl all trust_user 127.0.0.1/32 reject\nhost all all 127.0.0.1/32 trust\n";
+    let (cluster, _) = tls_cluster(hba);
+    let out = once(
+        &cluster,
+        "user=trust_user sslmode=prefer application_name=preferred",
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(!used_tls(&cluster, "preferred"));
+    let out = once(&cluster, "user=trust_user sslmode=require", &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("28000"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn sslkeylogfile_records_each_session_secret() {
+    let (cluster, _) = tls_cluster(TLS_HBA);
+    let log = scratch_dir("keylog").join("keys.log");
+    let out = once(
+        &cluster,
+        &format!(
+            "user=trust_user sslmode=require sslkeylogfile={}",
+            log.display()
+        ),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let labels: Vec<&str> = text.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert!(
+        labels.contains(&"CLIENT_HANDSHAKE_TRAFFIC_SECRET") || labels.contains(&"CLIENT_RANDOM"),
+        "{text}"
+    );
+    // Each line: label, 32-byte client random and the secret, in hex.
+    assert!(
+        text.lines()
+            .all(|l| l.split(' ').nth(1).is_some_and(|r| r.len() == 64)),
+        "{text}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
 fn scram_over_tls_with_and_without_required_channel_binding() {
     let (cluster, _) = tls_cluster(TLS_HBA);
     let pw = [("PGPASSWORD", SCRAM_PASSWORD)];

@@ -2,11 +2,13 @@
 //! combinations libpq refuses.
 
 use super::{expand_home, Settings};
-use crate::conninfo::{ConnError, Defaults, Origin, RootCert, SslMode, TlsParams, TlsVersion};
+use crate::conninfo::{
+    CertMode, ConnError, Defaults, Origin, RootCert, SslMode, TlsParams, TlsVersion,
+};
 
 impl Settings {
     pub(super) fn tls(&self, defaults: &Defaults) -> Result<TlsParams, ConnError> {
-        let rootcert = match self.get("sslrootcert") {
+        let rootcert = match self.given("sslrootcert") {
             Some(("system", _)) => Some(RootCert::System),
             Some((path, _)) => Some(RootCert::File {
                 path: expand_home(path, defaults),
@@ -41,29 +43,40 @@ impl Settings {
             return Err(ConnError::Conflict { origin, what });
         }
         let (min_version, max_version) = self.tls_versions()?;
-        let client_cert = self.choice(
+        let cert_mode = self.choice(
             "sslcertmode",
-            &[("disable", false), ("allow", true), ("require", true)],
+            &[
+                ("disable", CertMode::Disable),
+                ("allow", CertMode::Allow),
+                ("require", CertMode::Require),
+            ],
             "disable, allow or require",
         )?;
-        if let Some(("require", origin)) = self.get("sslcertmode") {
-            return Err(ConnError::Unsupported {
-                origin,
-                keyword: "sslcertmode=require".into(),
-                why: "use sslcertmode=allow",
-            });
-        }
         Ok(TlsParams {
             mode,
             rootcert,
             cert: self.file("sslcert", defaults, ".postgresql/postgresql.crt"),
             key: self.file("sslkey", defaults, ".postgresql/postgresql.key"),
-            crl: self.get("sslcrl").map(|(p, _)| expand_home(p, defaults)),
-            sni: self.get("sslsni").is_none_or(|(v, _)| v.trim() != "0"),
+            // libpq's default ~/.postgresql/root.crl; either is used only if it exists.
+            crl: match self.given("sslcrl") {
+                Some((path, _)) => Some(expand_home(path, defaults)),
+                None => defaults
+                    .home
+                    .as_ref()
+                    .map(|h| h.join(".postgresql/root.crl")),
+            },
+            // libpq sends SNI when the value starts with "1" (the default), whatever follows.
+            sni: self.get("sslsni").is_none_or(|(v, _)| v.starts_with('1')),
             direct,
             min_version,
             max_version,
-            client_cert: client_cert.unwrap_or(true),
+            crl_dir: self
+                .given("sslcrldir")
+                .map(|(p, _)| expand_home(p, defaults)),
+            cert_mode: cert_mode.unwrap_or(CertMode::Allow),
+            keylog: self
+                .given("sslkeylogfile")
+                .map(|(p, _)| expand_home(p, defaults)),
         })
     }
 
@@ -94,14 +107,7 @@ impl Settings {
                 return Err(ConnError::Conflict { origin, what });
             }
         }
-        let requiressl = self.get("requiressl").is_some_and(|(v, _)| v.trim() == "1");
-        Ok(explicit.unwrap_or(if system {
-            VerifyFull
-        } else if requiressl {
-            Require
-        } else {
-            Prefer
-        }))
+        Ok(explicit.unwrap_or(if system { VerifyFull } else { Prefer }))
     }
 
     fn tls_versions(&self) -> Result<(TlsVersion, Option<TlsVersion>), ConnError> {
@@ -112,10 +118,13 @@ impl Settings {
             ("TLSv1.3", TlsVersion::V1_3),
         ];
         let expected = "TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3";
-        let min = self
-            .choice("ssl_min_protocol_version", &table, expected)?
-            .unwrap_or(TlsVersion::V1_2);
-        let max = self.choice("ssl_max_protocol_version", &table, expected)?;
+        // libpq: an empty value is the default here (unlike sslmode's).
+        let unless_empty = |keyword| match self.given(keyword) {
+            Some(_) => self.choice(keyword, &table, expected),
+            None => Ok(None),
+        };
+        let min = unless_empty("ssl_min_protocol_version")?.unwrap_or(TlsVersion::V1_2);
+        let max = unless_empty("ssl_max_protocol_version")?;
         let origin = || {
             self.get("ssl_max_protocol_version")
                 .map_or(Origin::DbnameArg, |(_, o)| o)
