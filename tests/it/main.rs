@@ -10,6 +10,7 @@ mod cli;
 mod conditions;
 mod containers;
 mod credentials;
+mod differential;
 mod examples;
 mod fake;
 mod gate;
