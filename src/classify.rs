@@ -109,6 +109,13 @@ pub enum NotMet {
     State(String),
     /// The `--migrations TOOL:VERSION` version is not recorded as applied.
     VersionNotApplied,
+    /// `--max-lag`: a standby with no WAL receiver (not streaming).
+    NotStreaming,
+    /// `--max-lag`: a streaming standby behind a bound; each figure when the server knows it.
+    Lagging {
+        bytes: Option<u64>,
+        ms: Option<u64>,
+    },
 }
 
 /// An authentication request pgwait cannot answer, as the server made it.
@@ -175,6 +182,8 @@ pub enum Class {
     SchemaNotReady,
     /// A condition's query returned no row, NULL or false.
     NotMet,
+    /// `--max-lag`: a standby that is not streaming or is further behind than allowed.
+    Lagging,
     /// The role lacks a privilege a condition needs (42501); grants often come later.
     Privileges,
     /// Bad credentials, unknown role or a pg_hba.conf rejection (28xxx).
@@ -200,7 +209,7 @@ impl Class {
             Self::Dropped => 4,
             Self::Overloaded | Self::NotReady => 5,
             Self::WrongKind => 6,
-            Self::SchemaNotReady | Self::NotMet | Self::Privileges => 7,
+            Self::SchemaNotReady | Self::NotMet | Self::Lagging | Self::Privileges => 7,
             Self::Auth | Self::NoDatabase | Self::NotPostgres | Self::Tls | Self::ServerError => 8,
         }
     }
@@ -219,6 +228,7 @@ impl fmt::Display for Class {
             Self::WrongKind => "server of the wrong kind",
             Self::SchemaNotReady => "schema not ready",
             Self::NotMet => "condition not met",
+            Self::Lagging => "replica lagging",
             Self::Privileges => "insufficient privilege",
             Self::Auth => "authentication rejected",
             Self::NoDatabase => "database does not exist",
@@ -232,7 +242,7 @@ impl fmt::Display for Class {
 impl Class {
     /// Every class, for tables that must cover them all.
     #[cfg(test)]
-    pub const ALL: [Class; 16] = [
+    pub const ALL: [Class; 17] = [
         Class::Refused,
         Class::Unresolvable,
         Class::Unreachable,
@@ -243,6 +253,7 @@ impl Class {
         Class::WrongKind,
         Class::SchemaNotReady,
         Class::NotMet,
+        Class::Lagging,
         Class::Privileges,
         Class::Auth,
         Class::NoDatabase,
@@ -264,6 +275,7 @@ impl Class {
             Self::WrongKind => "wrong_kind",
             Self::SchemaNotReady => "schema_not_ready",
             Self::NotMet => "not_met",
+            Self::Lagging => "lagging",
             Self::Privileges => "privileges",
             Self::Auth => "auth",
             Self::NoDatabase => "no_database",
@@ -274,20 +286,20 @@ impl Class {
     }
 }
 
-/// A set of classes (a bit per class): cheap to copy into each attempt.
+/// A set of classes (a bit per class, room for 32): cheap to copy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ClassSet(u16);
+pub struct ClassSet(u32);
 
 impl ClassSet {
     pub const EMPTY: ClassSet = ClassSet(0);
 
     /// This set with `class` added.
     pub fn with(self, class: Class) -> Self {
-        Self(self.0 | 1 << class as u16)
+        Self(self.0 | 1 << class as u32)
     }
 
     pub fn contains(self, class: Class) -> bool {
-        self.0 & (1 << class as u16) != 0
+        self.0 & (1 << class as u32) != 0
     }
 }
 
@@ -368,6 +380,10 @@ pub fn classify(failure: &Failure) -> Class {
         | Failure::ClientAuth { .. } => Class::Auth,
         Failure::Tls { .. } | Failure::TlsRefused => Class::Tls,
         Failure::WrongKind { .. } => Class::WrongKind,
+        Failure::NotMet {
+            got: NotMet::NotStreaming | NotMet::Lagging { .. },
+            ..
+        } => Class::Lagging,
         Failure::NotMet { .. } => Class::NotMet,
     }
 }

@@ -14,7 +14,7 @@ pub use crate::config_error::ConfigError;
 use crate::conninfo::{self, ConnParams, Defaults, Origin, Settings};
 use crate::exec::Command;
 use crate::migrations::{self, HistoryTable};
-use crate::policy::RetryOn;
+use crate::policy::{RetryOn, Stable};
 use crate::report::{LogFormat, LogSettings, Verbosity};
 use crate::sql::{self, NameError};
 use crate::supervise;
@@ -163,7 +163,18 @@ fn wait_settings(opts: &Opts, env: &dyn Environment) -> Result<WaitSettings, Con
         Some((value, source)) => parse_retry_on(&value, source)?,
         None => RetryOn::default(),
     };
+    let stable = Stable {
+        count: match setting(opts, Id::Stable, env)? {
+            Some((value, source)) => parse_count(&value, source)?,
+            None => 1,
+        },
+        span: match setting(opts, Id::StableFor, env)? {
+            Some((value, source)) => parse_duration(&value, source)?.min(FOREVER),
+            None => Duration::ZERO,
+        },
+    };
     Ok(WaitSettings {
+        stable,
         timeout: finite(timeout),
         retry_on,
         once: switch(opts, Id::Once, env)?,
@@ -255,6 +266,26 @@ fn setting(
 /// `--table`, `--extension`, `--query` (flags, else their variables), in the order checked.
 fn conditions(opts: &Opts, env: &dyn Environment) -> Result<Vec<Condition>, ConfigError> {
     let mut conditions = Vec::new();
+    // The replica's lag first: a standby that is behind makes every other answer stale.
+    let lag_values = repeated(opts, Id::MaxLag, env)?;
+    if let Some((_, source)) = lag_values.first() {
+        let limits = condition::max_lag(lag_values.iter().map(|(v, _)| v.as_str()));
+        let limits = limits.map_err(|error| {
+            let value = lag_values
+                .iter()
+                .map(|(v, _)| v.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
+            let expected = match error {
+                condition::LagError::Unreadable => {
+                    "a size with a unit (16MB, 512kB) and/or a duration (5s, 500ms)"
+                }
+                condition::LagError::Twice => "at most one size and one duration",
+            };
+            ConfigError::invalid(*source, &value, expected)
+        })?;
+        conditions.push(Condition::MaxLag(limits));
+    }
     type Parse = fn(&str) -> Result<Condition, NameError>;
     let named: [(Id, Parse); 2] = [
         (Id::Table, condition::table),
@@ -444,6 +475,16 @@ fn parse_duration(value: &str, source: Origin) -> Result<Duration, ConfigError> 
             "a duration such as 500ms, 30s or 2m (0 or more)",
         )
     })
+}
+
+/// `--stable N`: how many successes in a row, 1 to 10000 (more is a typo, not a plan).
+fn parse_count(value: &str, source: Origin) -> Result<u32, ConfigError> {
+    value
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| ConfigError::invalid(source, value, "a whole number from 1 to 10000"))
 }
 
 fn positive(d: Duration, value: String, source: Origin) -> Result<Duration, ConfigError> {

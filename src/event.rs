@@ -14,7 +14,7 @@ use crate::conninfo::{Endpoint, SessionAttrs};
 use crate::credentials::Source;
 use crate::exec::{Command, ExecError};
 use crate::passfile::PassFileWarning;
-use crate::policy::Decision;
+use crate::policy::{Decision, Stable};
 use crate::probe::{AttemptError, Ready, Server};
 use crate::signals::Signal;
 use crate::tls::TlsError;
@@ -59,6 +59,20 @@ pub enum Event<'a> {
         elapsed: Duration,
         attempts: u32,
         last: &'a AttemptError,
+    },
+    /// `--stable`: a success that does not yet make a stable run (shown with `-v`).
+    Steady {
+        target: Target<'a>,
+        /// Successes in a row so far, and since the first of them.
+        successes: u32,
+        up_for: Duration,
+        stable: Stable,
+    },
+    /// `--stable`: a failure ended a run of successes; counting starts again.
+    Unsteady {
+        target: Target<'a>,
+        successes: u32,
+        up_for: Duration,
     },
     /// The target accepted an authenticated query.
     Ready {

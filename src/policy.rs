@@ -165,6 +165,8 @@ pub const TREATMENTS: &[(Class, Treatment)] = &[
     // Schema changes come from migrations that take seconds: no point polling in milliseconds.
     (Class::SchemaNotReady, Treatment::Retry(s(  100, 1.5, 1_000, 10_000, 0.05,  5_000, Full).stretched(4.0))),
     (Class::NotMet,         Treatment::Retry(s(  100, 1.5, 1_000, 10_000, 0.05,  5_000, Full).stretched(4.0))),
+    // A replica catching up: as not_met, with a lower ceiling so a resumed replay is seen soon.
+    (Class::Lagging,        Treatment::Retry(s(  100, 1.5, 1_000, 10_000, 0.05,  2_000, Full).stretched(4.0))),
     (Class::Privileges,     Treatment::RetryIfAsked(s(500, 2.0, 5_000, 30_000, 0.05, 10_000, Full).stretched(4.0))),
     (Class::Overloaded,     Treatment::Retry(s(1_000, 1.5, 1_500, 10_000, 0.10, 10_000, Around).stretched(20.0))),
     (Class::Dropped,        Treatment::Retry(s(   50, 2.0, 1_000,  5_000, 0.05,  5_000, Full))),
@@ -184,6 +186,26 @@ pub const RETRY_ON_NAMES: &[(&str, Class)] = &[
     ("nodb", Class::NoDatabase),
     ("privileges", Class::Privileges),
 ];
+
+/// Ready only after `count` successful attempts in a row spanning at least `span` (from the
+/// first success of the streak to the last). The default (1, zero) is the first success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stable {
+    pub count: u32,
+    pub span: Duration,
+}
+
+impl Default for Stable {
+    fn default() -> Self {
+        Self {
+            count: 1,
+            span: Duration::ZERO,
+        }
+    }
+}
+
+/// The pause between successful attempts under `--stable`, from..to.
+pub const STABLE_GAP: (Duration, Duration) = (ms(100), ms(250));
 
 /// First TCP connect limit while packets are being dropped; ×1.5 per consecutive timeout.
 /// Short limits beat the kernel's SYN retransmission (1 s, then 3 s...) when a firewall opens;
@@ -315,6 +337,12 @@ impl Policy {
             }
             Treatment::RetryIfAsked(_) | Treatment::Stop => None,
         }
+    }
+
+    /// The pause between successful attempts while `--stable` counts them: short, so a flapping
+    /// server is caught in its first down phase; jittered, so a herd does not count in step.
+    pub fn stable_gap(&mut self) -> Duration {
+        STABLE_GAP.0 + (STABLE_GAP.1 - STABLE_GAP.0).mul_f64(self.rng.f64())
     }
 
     /// Decides what follows an attempt that failed with `class` and ended at `now` (any clock

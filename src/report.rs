@@ -14,7 +14,8 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
-use crate::classify::{Class, Failure};
+use crate::classify::{Class, Failure, NotMet};
+use crate::condition::Lag;
 use crate::event::{Event, Sink};
 use crate::policy::Decision;
 use crate::probe::{AttemptError, Server};
@@ -110,6 +111,8 @@ pub struct Record<'a> {
     pub program: Option<String>,
     /// The conditions that held, for `ready`.
     pub checked: Option<String>,
+    /// `--max-lag`: the standby's backlog (on `ready`, and on failures of class `lagging`).
+    pub lag: Option<Lag>,
 }
 
 /// Writes pgwait's log lines.
@@ -224,6 +227,20 @@ fn primary_fields(error: &AttemptError) -> (&Server, Class, Option<&str>) {
         _ => None,
     };
     (&primary.server, primary.class, sqlstate)
+}
+
+/// The backlog a `lagging` failure measured, if that is what the attempt ended with.
+fn lag_of(error: &AttemptError) -> Option<Lag> {
+    match &error.primary().failure {
+        Failure::NotMet {
+            got: NotMet::Lagging { bytes, ms },
+            ..
+        } => Some(Lag {
+            bytes: *bytes,
+            ms: *ms,
+        }),
+        _ => None,
+    }
 }
 
 /// Control characters (and invisible reordering ones) as visible escapes: `\n`, `\x1b`,

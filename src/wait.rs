@@ -13,7 +13,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::credentials::Note;
 use crate::event::{Event, Sink, Target};
-use crate::policy::{Decision, Policy, RetryOn};
+use crate::policy::{Decision, Policy, RetryOn, Stable};
 use crate::probe::{AttemptError, Plan, Probe, Ready};
 use crate::signals::Signal;
 
@@ -30,6 +30,16 @@ pub struct WaitSettings {
     pub status_interval: Option<Duration>,
     /// Seeds the jitter (tests); `None` seeds from the OS.
     pub seed: Option<u64>,
+    /// `--stable` / `--stable-for`: how many successes in a row, over how long, make ready.
+    pub stable: Stable,
+}
+
+/// A run of successful attempts under `--stable`.
+#[derive(Debug, Clone, Copy)]
+struct Streak {
+    successes: u32,
+    /// When the first success of the run ended.
+    since: Duration,
 }
 
 /// How the wait ended for one target.
@@ -235,6 +245,7 @@ impl<S: Sink + ?Sized> Waiter<'_, '_, S> {
             self.settings.once,
             self.settings.seed,
         );
+        let mut streak: Option<Streak> = None;
         loop {
             for note in probe.prepare() {
                 self.note(&note);
@@ -246,11 +257,36 @@ impl<S: Sink + ?Sized> Waiter<'_, '_, S> {
             };
             let error = match probe.attempt(plan).await {
                 Ok(ready) => {
-                    progress.finished = Some(self.start.elapsed());
-                    return End::Ready(ready);
+                    let now = self.start.elapsed();
+                    let run = streak.get_or_insert(Streak {
+                        successes: 0,
+                        since: now,
+                    });
+                    run.successes += 1;
+                    let stable = self.settings.stable;
+                    let up_for = now - run.since;
+                    if run.successes >= stable.count && up_for >= stable.span {
+                        progress.finished = Some(now);
+                        return End::Ready(ready);
+                    }
+                    self.sink.borrow_mut().emit(&Event::Steady {
+                        target: self.target,
+                        successes: run.successes,
+                        up_for,
+                        stable,
+                    });
+                    sleep(policy.stable_gap()).await;
+                    continue;
                 }
                 Err(error) => error,
             };
+            if let Some(run) = streak.take() {
+                self.sink.borrow_mut().emit(&Event::Unsteady {
+                    target: self.target,
+                    successes: run.successes,
+                    up_for: self.start.elapsed() - run.since,
+                });
+            }
             let decision = policy.next(error.class(), error.answer(), self.start.elapsed());
             self.sink.borrow_mut().emit(&Event::AttemptFailed {
                 target: self.target,

@@ -207,6 +207,12 @@ fn bad_values_name_the_flag_or_variable() {
             "PGWAIT_STATUS_INTERVAL",
         ),
         (&["-p", "99999"], &[], "-p/--port"),
+        (&["--max-lag", "16"], &[], "--max-lag"),
+        (&["--max-lag", "1MB", "--max-lag", "2MB"], &[], "--max-lag"),
+        (&[], &[("PGWAIT_MAX_LAG", "5s,soon")], "PGWAIT_MAX_LAG"),
+        (&["--stable", "0"], &[], "--stable"),
+        (&[], &[("PGWAIT_STABLE", "many")], "PGWAIT_STABLE"),
+        (&["--stable-for", "a while"], &[], "--stable-for"),
         (&[], &[("PGPORT", "x")], "PGPORT"),
         (&["-h", "u@h"], &[], "-h/--host"),
         (&["-d", "postgres://[::1/x"], &[], "-d/--dbname"),
@@ -448,4 +454,40 @@ fn supervise_options_need_supervise() {
     ] {
         assert!(build_with(args, &[]).is_err(), "{args:?}");
     }
+}
+
+#[test]
+fn max_lag_is_one_condition_checked_first_and_stable_reaches_the_wait() {
+    use crate::condition::{Condition, MaxLag};
+    let c = build_with(
+        &[
+            "--table",
+            "t",
+            "--max-lag",
+            "16MB",
+            "--max-lag",
+            "5s",
+            "--stable",
+            "3",
+            "--stable-for",
+            "2s",
+        ],
+        &[],
+    )
+    .unwrap();
+    let want = MaxLag {
+        bytes: Some(16 << 20),
+        time: Some(Duration::from_secs(5)),
+    };
+    assert_eq!(c.conditions[0], Condition::MaxLag(want));
+    assert_eq!(c.conditions.len(), 2);
+    assert_eq!(c.wait.stable.count, 3);
+    assert_eq!(c.wait.stable.span, Duration::from_secs(2));
+    let c = build_with(&[], &[("PGWAIT_MAX_LAG", "1GB, 500ms")]).unwrap();
+    let want = MaxLag {
+        bytes: Some(1 << 30),
+        time: Some(Duration::from_millis(500)),
+    };
+    assert_eq!(c.conditions, vec![Condition::MaxLag(want)]);
+    assert_eq!(c.wait.stable, crate::policy::Stable::default());
 }

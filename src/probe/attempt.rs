@@ -161,10 +161,10 @@ impl PgProbe {
             let server = server(endpoint, Some(route));
             match result {
                 Ok(answer) => {
-                    let socket_only = answer.socket_only;
                     return Ok(Ready {
                         server,
-                        socket_only,
+                        socket_only: answer.socket_only,
+                        lag: answer.lag,
                     });
                 }
                 Err(failed) => {

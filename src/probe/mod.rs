@@ -58,6 +58,8 @@ pub struct Ready {
     pub server: Server,
     /// Reached over a Unix socket by a server listening on no TCP address (see README).
     pub socket_only: bool,
+    /// `--max-lag`: how far behind the server was (zero for a primary).
+    pub lag: Option<crate::condition::Lag>,
 }
 
 /// One server address that failed, and why.

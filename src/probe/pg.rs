@@ -58,6 +58,8 @@ pub struct Answer {
     /// Reached over a socket, and `listen_addresses` is empty: the official image's temporary
     /// init-phase server, which restarts before the real one is up.
     pub socket_only: bool,
+    /// `--max-lag`: the standby's backlog when it was judged within the bounds.
+    pub lag: Option<condition::Lag>,
 }
 
 /// PostgreSQL's SSLRequest: length 8, code 80877103.
@@ -244,7 +246,18 @@ async fn checks(
             return Ok(Err(failure));
         }
     }
+    let mut answer = Answer::default();
     for (check, condition) in session.conditions.iter().enumerate() {
+        if let Condition::MaxLag(limits) = condition {
+            let row = first_row(client, condition::LAG_SQL).await?;
+            let columns =
+                [0, 1, 2, 3].map(|i| row.as_ref().and_then(|r| r.try_get(i).ok().flatten()));
+            match condition::judge_lag(limits, columns) {
+                Ok(lag) => answer.lag = Some(lag),
+                Err(got) => return Ok(Err(Failure::NotMet { check, got })),
+            }
+            continue;
+        }
         if let Condition::Migrations(migrations) = condition {
             if let Some(got) = migration_state(client, migrations).await? {
                 return Ok(Err(Failure::NotMet { check, got }));
@@ -263,7 +276,6 @@ async fn checks(
             return Ok(Err(Failure::NotMet { check, got }));
         }
     }
-    let mut answer = Answer::default();
     if session.over_socket {
         let row = first_row(
             client,

@@ -60,6 +60,8 @@ impl Serialize for Stamped<'_, '_> {
         optional(&mut map, "signal", r.signal.as_deref())?;
         optional(&mut map, "program", r.program.as_deref())?;
         optional(&mut map, "checked", r.checked.as_deref())?;
+        optional(&mut map, "lag_bytes", r.lag.and_then(|l| l.bytes))?;
+        optional(&mut map, "lag_ms", r.lag.and_then(|l| l.ms))?;
         map.end()
     }
 }

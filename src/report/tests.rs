@@ -136,6 +136,7 @@ fn json_lines_carry_the_documented_fields() {
     let ready = Ready {
         server: db(),
         socket_only: false,
+        lag: None,
     };
     let out = written(
         settings(Verbosity::Normal, LogFormat::Json),
@@ -179,6 +180,79 @@ fn json_lines_carry_the_documented_fields() {
         ready["msg"],
         "ready after 1.23s (7 attempts): db:5432 (10.0.0.2)"
     );
+    assert!(ready.get("lag_bytes").is_none());
+}
+
+#[test]
+fn lag_is_on_the_ready_line_and_on_lagging_failures() {
+    use crate::classify::NotMet;
+    use crate::condition::{Condition, Lag, MaxLag};
+    let conditions = [Condition::MaxLag(MaxLag {
+        bytes: Some(16 << 20),
+        time: Some(Duration::from_secs(5)),
+    })];
+    let target = Target {
+        conditions: &conditions,
+        ..app()
+    };
+    let ready = Ready {
+        server: db(),
+        socket_only: false,
+        lag: Some(Lag {
+            bytes: Some(2048),
+            ms: Some(12),
+        }),
+    };
+    let lagging = AttemptError {
+        failures: vec![AddrFailure::new(
+            db(),
+            Failure::NotMet {
+                check: 0,
+                got: NotMet::Lagging {
+                    bytes: Some(40 << 20),
+                    ms: None,
+                },
+            },
+            None,
+        )],
+    };
+    let out = written(
+        settings(Verbosity::Normal, LogFormat::Json),
+        &[
+            Event::NotReady {
+                target,
+                elapsed: Duration::from_secs(3),
+                attempts: 9,
+                last: Some(&lagging),
+            },
+            Event::Ready {
+                target,
+                elapsed: Duration::from_secs(4),
+                attempts: 10,
+                ready: &ready,
+            },
+        ],
+    );
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["class"], "lagging");
+    assert_eq!(lines[0]["lag_bytes"], 40 << 20);
+    assert!(lines[0].get("lag_ms").is_none());
+    let msg = lines[0]["msg"].as_str().unwrap();
+    assert!(
+        msg.contains(
+            "max-lag 16 MiB, 5000ms not met: standby is 40 MiB to replay, an unknown time behind"
+        ),
+        "{msg}"
+    );
+    assert_eq!(
+        (lines[1]["lag_bytes"].clone(), lines[1]["lag_ms"].clone()),
+        (2048.into(), 12.into())
+    );
+    let msg = lines[1]["msg"].as_str().unwrap();
+    assert!(msg.contains("(lag 2 KiB to replay, 12 ms)"), "{msg}");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{primary_fields, Level, Record};
+use super::{lag_of, primary_fields, Level, Record};
 use crate::classify::sqlstate::SYNTAX_ERROR;
 use crate::classify::{AuthMethod, Class, Failure, Limit, NotMet, Phase};
 use crate::condition::Condition;
@@ -30,6 +30,39 @@ pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
             attempts,
             ready,
         } => ready_line(target, *elapsed, *attempts, ready),
+        Event::Steady {
+            target,
+            successes,
+            up_for,
+            stable,
+        } => Record {
+            target: Some(self::target(target)),
+            ..debug(
+                "steady",
+                format!(
+                    "up {successes}/{} attempts for {} (of {}): checking that it stays up",
+                    stable.count,
+                    human(*up_for),
+                    human(stable.span)
+                ),
+            )
+        },
+        Event::Unsteady {
+            target,
+            successes,
+            up_for,
+        } => Record {
+            target: Some(self::target(target)),
+            ..line(
+                Level::Info,
+                "unsteady",
+                format!(
+                    "was up for {} ({}), then failed: counting again (--stable)",
+                    human(*up_for),
+                    attempts_text(*successes)
+                ),
+            )
+        },
         Event::NotReady {
             target,
             elapsed,
@@ -108,6 +141,16 @@ pub fn condition(condition: &Condition) -> String {
         } => format!("table {}.{}", s.text(), name.text()),
         Condition::Table { schema: None, name } => format!("table {}", name.text()),
         Condition::Extension(name) => format!("extension {}", name.text()),
+        Condition::MaxLag(limits) => {
+            let bounds: Vec<String> = [
+                limits.bytes.map(size),
+                limits.time.map(|t| format!("{}ms", t.as_millis())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            format!("max-lag {}", bounds.join(", "))
+        }
         Condition::Migrations(m) => {
             let mut label = format!("migrations {}", m.tool);
             if let Some(version) = m.version() {
@@ -132,12 +175,15 @@ fn ready_line<'e>(
     ready: &'e Ready,
 ) -> Record<'e> {
     let checked: Vec<String> = target.conditions.iter().map(condition).collect();
-    let head = format!(
+    let mut head = format!(
         "ready after {} ({}): {}",
         human(elapsed),
         attempts_text(attempts),
         server(&ready.server)
     );
+    if let Some(lag) = &ready.lag {
+        head.push_str(&format!(" (lag {})", lag_text(lag.bytes, lag.ms)));
+    }
     Record {
         level: Some(Level::Info),
         event: "ready",
@@ -150,6 +196,7 @@ fn ready_line<'e>(
         checked: (!checked.is_empty()).then(|| checked.join(", ")),
         attempts: Some(attempts),
         elapsed: Some(elapsed),
+        lag: ready.lag,
         ..Record::default()
     }
 }
@@ -353,6 +400,7 @@ pub fn still_waiting<'e>(
         sqlstate,
         attempts: Some(attempts),
         elapsed: Some(elapsed),
+        lag: lag_of(last),
         ..Record::default()
     }
 }
@@ -397,6 +445,7 @@ fn not_ready<'e>(
         class: Some(class),
         sqlstate,
         hint: Some(hint_of(error)),
+        lag: lag_of(error),
         ..base
     }
 }
@@ -500,6 +549,15 @@ fn not_met(condition: Option<&Condition>, got: &NotMet) -> String {
         NotMet::False => "false".to_string(),
         NotMet::NoHistory => "no migration recorded yet".to_string(),
         NotMet::State(why) => why.clone(),
+        NotMet::NotStreaming => {
+            return "standby has no WAL receiver: it is not streaming from a primary".to_string()
+        }
+        NotMet::Lagging { bytes, ms } => {
+            return format!(
+                "{label} not met: standby is {} behind",
+                lag_text(*bytes, *ms)
+            )
+        }
         NotMet::VersionNotApplied => {
             let version = match condition {
                 Some(Condition::Migrations(m)) => m.version().unwrap_or_default(),
@@ -571,7 +629,7 @@ fn over(limit: Limit) -> String {
     }
 }
 
-/// `64 KiB`, `1 MiB`: the bounds are whole binary units.
+/// `64 KiB`, `1 MiB`, `512 bytes`: whole binary units, rounded down (bounds and backlogs).
 fn size(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 20 => format!("{} MiB", b >> 20),
@@ -623,10 +681,19 @@ pub fn hint(class: Class) -> &'static str {
         Class::NoDatabase => "create the database or fix -d/PGDATABASE; --retry-on nodb waits for it to be created",
         Class::NotPostgres => "the peer does not speak PostgreSQL's protocol: check the host and port",
         Class::SchemaNotReady => "a condition refers to a table, column, schema or function that does not exist yet: waiting for the migrations that create it",
+        Class::Lagging => "the standby is not streaming, or is further behind than --max-lag: check its WAL receiver (pg_stat_wal_receiver), the primary and the network; replay may be paused (pg_is_wal_replay_paused())",
         Class::NotMet => "the condition does not hold yet (migrations or seed data still running?); note that a count(*) query needs \"> 0\" to mean anything",
         Class::Privileges => "the user lacks a privilege the condition needs: GRANT it, or --retry-on privileges waits for the grant",
         Class::ServerError => "the server rejected the connection: see the SQLSTATE and the server log",
     }
+}
+
+/// A standby's backlog: bytes received but not replayed, and the age of the last replayed
+/// transaction (either may be unknown).
+fn lag_text(bytes: Option<u64>, ms: Option<u64>) -> String {
+    let bytes = bytes.map_or("unknown bytes".to_string(), size);
+    let ms = ms.map_or("an unknown time".to_string(), |m| format!("{m} ms"));
+    format!("{bytes} to replay, {ms}")
 }
 
 /// `1.32s` under ten seconds, `12s` above.

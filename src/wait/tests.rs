@@ -15,6 +15,8 @@ enum Said {
     NotReady { attempts: u32, last: Option<Class> },
     Rejected(Class),
     Interrupted(Signal),
+    Steady { successes: u32 },
+    Unsteady { successes: u32 },
     Other,
 }
 
@@ -64,6 +66,22 @@ impl Sink for Recorder {
             }
             Event::Rejected { target, error, .. } => (target.dbname, Said::Rejected(error.class())),
             Event::Interrupted { signal, .. } => ("", Said::Interrupted(*signal)),
+            Event::Steady {
+                target, successes, ..
+            } => (
+                target.dbname,
+                Said::Steady {
+                    successes: *successes,
+                },
+            ),
+            Event::Unsteady {
+                target, successes, ..
+            } => (
+                target.dbname,
+                Said::Unsteady {
+                    successes: *successes,
+                },
+            ),
             _ => ("", Said::Other),
         };
         self.0.push((target.to_string(), said));
@@ -172,6 +190,7 @@ fn ready() -> Result<Ready, AttemptError> {
     Ok(Ready {
         server: db(),
         socket_only: false,
+        lag: None,
     })
 }
 
@@ -182,6 +201,7 @@ fn opts(timeout_ms: Option<u64>) -> WaitSettings {
         retry_on: RetryOn::default(),
         status_interval: Some(Duration::from_secs(10)),
         seed: Some(42),
+        stable: Stable::default(),
     }
 }
 
@@ -520,4 +540,63 @@ async fn the_deadline_names_each_target_not_ready_and_keeps_the_ready_ones() {
         .map(|(t, _)| t.clone())
         .collect();
     assert_eq!(not_ready, ["first"]);
+}
+
+/// `--stable 3 --stable-for 1s` against a server that accepts twice, goes away, then stays up:
+/// the first run does not count, the second makes ready once it spans a second.
+#[tokio::test(start_paused = true)]
+async fn stable_needs_a_run_of_successes_spanning_the_duration() {
+    let mut steps = vec![(1, refused()), (5, ready()), (5, ready()), (1, refused())];
+    steps.extend([(1, refused()), (5, ready())]);
+    let mut probe = Scripted::new(steps);
+    let mut settings = opts(Some(60_000));
+    settings.stable = Stable {
+        count: 3,
+        span: Duration::from_secs(1),
+    };
+    let (outcome, said) = run(&mut probe, &settings).await;
+    let Outcome::Ready {
+        attempts, elapsed, ..
+    } = outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    let said = said.said();
+    assert!(said.contains(&Said::Steady { successes: 2 }), "{said:?}");
+    assert!(said.contains(&Said::Unsteady { successes: 2 }), "{said:?}");
+    // The second run: at 100-250 ms gaps, a second takes 5 to 11 successes (at least 3).
+    let successes = (attempts - 6) + 1;
+    assert!(
+        (5..=12).contains(&successes),
+        "{attempts} attempts: {said:?}"
+    );
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
+/// Without --stable the first success is ready, as always.
+#[tokio::test(start_paused = true)]
+async fn without_stable_the_first_success_is_ready() {
+    let mut probe = Scripted::new(vec![(5, ready())]);
+    let (outcome, said) = run(&mut probe, &opts(Some(60_000))).await;
+    assert!(
+        matches!(outcome, Outcome::Ready { attempts: 1, .. }),
+        "{outcome:?}"
+    );
+    assert!(!said.said().iter().any(|s| matches!(s, Said::Steady { .. })));
+}
+
+/// --once with --stable: the run is checked back to back, and a failure in it is "not ready".
+#[tokio::test(start_paused = true)]
+async fn once_with_stable_fails_when_the_run_breaks() {
+    let mut probe = Scripted::new(vec![(5, ready()), (1, refused())]);
+    let mut settings = opts(Some(60_000));
+    settings.once = true;
+    settings.stable.count = 3;
+    let (outcome, said) = run(&mut probe, &settings).await;
+    assert!(
+        matches!(outcome, Outcome::NotReady { attempts: 2, .. }),
+        "{outcome:?}"
+    );
+    assert!(said.said().contains(&Said::Unsteady { successes: 1 }));
 }

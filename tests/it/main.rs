@@ -16,6 +16,7 @@ mod fake;
 mod gate;
 mod hostile;
 mod json;
+mod lag;
 mod libpq;
 mod migrations;
 mod pgbouncer;
