@@ -9,6 +9,8 @@ Starts its own PostgreSQL servers (initdb into a temp dir, loopback ports, run a
   syndrop   SYNs dropped for 2 s in a private network namespace, then the port opens
   warm      server already up: wall time of `GATE -- true` (pgwait: SCRAM + SELECT 1)
   footprint static binary size; peak RSS while waiting
+  lag       --max-lag 16MB on a standby whose replay was paused ~54 MB behind: app start − resume
+  stable    --stable-for 1s, server started while waiting: app start − server ready
   herd      schedules: one gate (started 1–2 s later; 57P03 promoted at 1.5–2 s; 57P03 for 10 s),
             herds of N and N/4 gates on a 57P03 server promoted after 5 s, each against the same
             herd released on a ready server (the control: its login queue is the latency floor),
@@ -310,6 +312,87 @@ def scenario_promoted(template, base, trials, phase=10.0):
     table(f"57P03 standby promoted after ~{phase:.0f} s (app start − ready; attempts = rejections logged)",
           ["gate", "median", "min", "max", "attempts", "vs pgwait", "rejections/s", "started before ready"],
           latency_rows(results, extra))
+
+
+def psql(cluster, sql):
+    out = subprocess.run([f"{BIN}/psql", "-X", "-At", "-h", cluster.root, "-p", str(cluster.port), "-U", "postgres",
+                          "-d", "postgres", "-c", sql], preexec_fn=as_server_user, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{sql}: {out.stderr}")
+    return out.stdout.strip()
+
+
+def scenario_lag(template, base, trials):
+    """--max-lag 16MB on a standby whose replay was paused ~50 MB behind: app start − resume."""
+    gaps, attempts_seen = [], []
+    for trial in range(trials):
+        primary = Cluster(template, base, conf="wal_level = replica\n")
+        with open(os.path.join(primary.data, "pg_hba.conf"), "a") as f:
+            f.write("local replication all trust\n")
+        primary.start()
+        primary.wait_ready()
+        standby = Cluster(template, base)
+        shutil.rmtree(standby.data)
+        chown(standby.root)
+        subprocess.run([f"{BIN}/pg_basebackup", "-D", standby.data, "-R", "-X", "stream", "-c", "fast", "-h",
+                        primary.root, "-p", str(primary.port), "-U", "postgres"], preexec_fn=as_server_user,
+                       check=True, stdout=subprocess.DEVNULL)
+        standby.start()
+        until = time.time() + 30
+        while subprocess.run([f"{BIN}/pg_isready", "-q", "-h", standby.root, "-p", str(standby.port)]).returncode:
+            if time.time() > until:
+                raise RuntimeError("the standby never accepted connections")
+            time.sleep(0.05)
+        psql(standby, "SELECT pg_wal_replay_pause()")
+        psql(primary, "CREATE TABLE big AS SELECT g, repeat('x', 500) AS pad FROM generate_series(1, 100000) g")
+        until = time.time() + 30
+        while psql(standby, "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) "
+                            "> 32 * 1024 * 1024") != "t":
+            if time.time() > until:
+                raise RuntimeError("the standby never received the WAL")
+            time.sleep(0.05)
+        marker, counter = os.path.join(standby.root, "marker"), os.path.join(standby.root, "count")
+        env = dict(PATH=os.environ["PATH"], PGPASSWORD=PASSWORD)
+        g = subprocess.Popen([PGWAIT, "-v", "-h", "127.0.0.1", "-p", str(standby.port), "-U", "bench", "-d", "postgres",
+                              "-t", "120s", "--max-lag", "16MB", "--", "sh", "-c", f"date +%s.%N > {marker}"],
+                             env=env, stderr=open(counter, "w"), stdout=subprocess.DEVNULL)
+        time.sleep(random.uniform(2.0, 3.0))
+        resumed = time.time()
+        psql(standby, "SELECT pg_wal_replay_resume()")
+        finish(g)
+        gaps.append(read_marker(marker) - resumed)
+        attempts_seen.append(attempts("pgwait", counter))
+        standby.stop()
+        primary.stop()
+        log(f"lag: trial {trial + 1}/{trials}")
+    med, lo, hi = summary(gaps)
+    table("Standby replay paused ~54 MB behind, --max-lag 16MB (app start − replay resumed)",
+          ["median", "min", "max", "attempts (median)"],
+          [[ms(med), ms(lo), ms(hi), str(int(statistics.median(attempts_seen)))]])
+
+
+def scenario_stable(template, base, trials, span=1.0):
+    """A server started while waiting, with --stable-for: app start − server ready, and attempts."""
+    gaps, tries = [], []
+    for trial in range(trials):
+        c = Cluster(template, base)
+        marker, counter = os.path.join(c.root, "marker"), os.path.join(c.root, "count")
+        env = dict(PATH=os.environ["PATH"], PGPASSWORD=PASSWORD)
+        g = subprocess.Popen([PGWAIT, "-v", "-h", "127.0.0.1", "-p", str(c.port), "-U", "bench", "-d", "postgres",
+                              "-t", "120s", "--stable-for", f"{span}s", "--", "sh", "-c", f"date +%s.%N > {marker}"],
+                             env=env, stderr=open(counter, "w"), stdout=subprocess.DEVNULL)
+        time.sleep(random.uniform(0.2, 1.2))
+        c.start()
+        finish(g)
+        gaps.append(read_marker(marker) - c.ready_times()[-1])
+        with open(counter) as f:
+            tries.append(sum(1 for l in f if "checking that it stays up" in l) + 1)
+        c.stop()
+        log(f"stable: trial {trial + 1}/{trials}")
+    med, lo, hi = summary(gaps)
+    table(f"Server started while waiting, --stable-for {span:.0f}s (app start − server ready)",
+          ["median", "min", "max", "successes in the run (median)"],
+          [[ms(med), ms(lo), ms(hi), str(int(statistics.median(tries)))]])
 
 
 def scenario_syndrop(trials):
@@ -789,7 +872,7 @@ def scenario_hostile(base, runs=5):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=5)
-    ap.add_argument("--only", default="started,promoted,syndrop,warm,footprint,herd,refused,hostile")
+    ap.add_argument("--only", default="started,promoted,syndrop,warm,footprint,lag,stable,herd,refused,hostile")
     ap.add_argument("--herd", type=int, default=200)
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--baseline", help="another pgwait binary (e.g. the previous release) for side-by-side herds")
@@ -823,6 +906,10 @@ def main():
             scenario_warm(template, base)
         if "footprint" in only:
             scenario_footprint(template, base)
+        if "lag" in only:
+            scenario_lag(template, base, args.trials)
+        if "stable" in only:
+            scenario_stable(template, base, args.trials)
         if "herd" in only:
             scenario_herd(template, base, args.herd, args.baseline, args.trials)
         if "refused" in only:
