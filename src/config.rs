@@ -11,7 +11,8 @@ use std::time::Duration;
 use crate::cli::{flag_of, Id, Opts};
 use crate::condition::{self, Condition};
 pub use crate::config_error::ConfigError;
-use crate::conninfo::{self, ConnParams, Defaults, Origin, Settings};
+use crate::conninfo::{self, ConnParams, Defaults, Origin, RootCert, Settings, SslMode};
+use crate::dialect::{self, Chosen, Driver, EnvUse, Roots, Verify};
 use crate::exec::Command;
 use crate::migrations::{self, HistoryTable};
 use crate::policy::{RetryOn, Stable};
@@ -35,6 +36,9 @@ pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(10);
 /// A duration this long (a century) or longer means "forever": clock arithmetic on anything
 /// longer could overflow, and no wait outlives it anyway.
 pub const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// What `--driver` takes, for its error message.
+const DRIVER_NAMES: &str = "libpq, jdbc, node-postgres, pgx, asyncpg, prisma, npgsql or rails";
 
 /// Variables that name a connection; any of them (or a connection flag) disables `DATABASE_URL`.
 const CONNECTION_VARS: [&str; 5] = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER"];
@@ -63,6 +67,8 @@ pub struct Target {
     /// Each address's limit: `--connect-timeout`, else this target's `connect_timeout`, else
     /// the default.
     pub attempt_timeout: Duration,
+    /// The driver whose dialect the connection string was read in, and why (`-v` says so).
+    pub dialect: Dialect,
 }
 
 /// Read access to environment variables, injectable for tests.
@@ -126,15 +132,17 @@ fn build_target(
     defaults: &Defaults,
     dbname: Option<&str>,
 ) -> Result<Target, ConfigError> {
-    let mut settings = connection_settings(opts, env, dbname)?;
+    let (mut settings, dialect) = connection_settings(opts, env, dbname)?;
     apply_service_file(&mut settings, env, defaults)?;
     let password_file = apply_password_file(&mut settings, opts, env)?;
     let mut conn = settings.resolve(defaults)?;
+    apply_behaviour(&mut conn, dialect);
     conn.password_file = password_file;
     let attempt_timeout = attempt_timeout(opts, env, &conn)?;
     Ok(Target {
         conn,
         attempt_timeout,
+        dialect,
     })
 }
 
@@ -183,57 +191,146 @@ fn wait_settings(opts: &Opts, env: &dyn Environment) -> Result<WaitSettings, Con
     })
 }
 
-/// Layers the connection settings, lowest precedence first.
+/// The app's driver, when its dialect is not libpq's: named (`--driver`) or recognised.
+pub type Dialect = Option<(Driver, Chosen)>;
+
+/// Layers the connection settings, lowest precedence first, reading the connection string in
+/// its driver's dialect; returns the dialect used.
 fn connection_settings(
     opts: &Opts,
     env: &dyn Environment,
     dbname: Option<&str>,
-) -> Result<Settings, ConfigError> {
+) -> Result<(Settings, Dialect), ConfigError> {
+    let flags_name_connection = [Id::Host, Id::Port, Id::Username]
+        .iter()
+        .any(|id| connection_flag(opts, *id).is_some());
+    let vars_name_connection = CONNECTION_VARS.iter().any(|v| env.var_os(v).is_some());
+    let url = match (dbname, flags_name_connection || vars_name_connection) {
+        (None, false) => env_string(env, "DATABASE_URL")?,
+        _ => None,
+    };
+    let string = match (dbname, &url) {
+        (Some(d), _) => Some((d, Origin::DbnameArg)),
+        (None, Some(u)) => Some((u.as_str(), Origin::Env("DATABASE_URL"))),
+        (None, None) => None,
+    };
+    let dialect = match setting(opts, Id::Driver, env)? {
+        Some((name, source)) => match Driver::parse(&name) {
+            Some(Driver::Libpq) => None,
+            Some(driver) => Some((driver, Chosen::Asked)),
+            None => return Err(ConfigError::invalid(source, &name, DRIVER_NAMES)),
+        },
+        None => string
+            .and_then(|(text, _)| dialect::recognise(text))
+            .map(|(driver, why)| (driver, Chosen::Recognised(why))),
+    };
+    let behaviour = dialect.map_or(dialect::LIBPQ, |(d, _)| dialect::behaviour(d));
     let mut settings = Settings::default();
     for (var, keyword) in conninfo::ENV_KEYWORDS {
-        if let Some(value) = env_string(env, var)? {
+        let read = match behaviour.env {
+            EnvUse::Libpq => true,
+            EnvUse::Only(vars) => vars.contains(var),
+        };
+        if let (true, Some(value)) = (read, env_string(env, var)?) {
             settings.set(keyword, value, Origin::Env(var))?;
         }
     }
     // libpq still reads the retired PGREQUIRESSL: a value starting with "1" is
     // sslmode=require, unless PGSSLMODE is set.
-    if settings.get("sslmode").is_none()
+    if behaviour.env == EnvUse::Libpq
+        && settings.get("sslmode").is_none()
         && env_string(env, "PGREQUIRESSL")?.is_some_and(|v| v.starts_with('1'))
     {
         settings.set("sslmode", "require".into(), Origin::Env("PGREQUIRESSL"))?;
     }
-    let flags_name_connection = [Id::Host, Id::Port, Id::Username]
-        .iter()
-        .any(|id| connection_flag(opts, *id).is_some());
-    let vars_name_connection = CONNECTION_VARS.iter().any(|v| env.var_os(v).is_some());
-    if dbname.is_none() && !flags_name_connection && !vars_name_connection {
-        if let Some(url) = env_string(env, "DATABASE_URL")? {
-            let origin = Origin::Env("DATABASE_URL");
-            settings.set_all(conninfo::parse_connection_string(&url, origin)?, origin)?;
-        }
-    }
-    let flags = [
-        (Id::Host, "host"),
-        (Id::Port, "port"),
-        (Id::Username, "user"),
-    ];
-    let set_flags = |settings: &mut Settings| -> Result<(), ConfigError> {
-        for (id, keyword) in flags {
-            if let Some(value) = connection_flag(opts, id) {
-                settings.set(keyword, value.to_string(), Origin::Flag(flag_of(id).names))?;
+    let apply = |settings: &mut Settings, text: &str, origin| -> Result<(), ConfigError> {
+        match dialect {
+            None => settings.set_all(conninfo::parse_connection_string(text, origin)?, origin)?,
+            Some((driver, _)) => {
+                let lookup = |var: &str| env.var_os(var).and_then(|v| v.into_string().ok());
+                let reading = dialect::read(driver, text, origin, &lookup)?;
+                settings.set_all(reading.pairs, origin)?;
+                if !reading.settings.is_empty() {
+                    let options =
+                        with_settings(settings.get("options").map(|(o, _)| o), &reading.settings);
+                    settings.set("options", options, origin)?;
+                }
             }
         }
         Ok(())
     };
-    // As psql: a connection string in -d wins over -h/-p/-U, which fill in what it leaves out.
-    set_flags(&mut settings)?;
-    if let Some(dbname) = dbname {
-        settings.set_all(
-            conninfo::parse_connection_string(dbname, Origin::DbnameArg)?,
-            Origin::DbnameArg,
-        )?;
+    if let (Some((text, origin)), None) = (string, dbname) {
+        apply(&mut settings, text, origin)?;
     }
-    Ok(settings)
+    // As psql: a connection string in -d wins over -h/-p/-U, which fill in what it leaves out.
+    for (id, keyword) in [
+        (Id::Host, "host"),
+        (Id::Port, "port"),
+        (Id::Username, "user"),
+    ] {
+        if let Some(value) = connection_flag(opts, id) {
+            settings.set(keyword, value.to_string(), Origin::Flag(flag_of(id).names))?;
+        }
+    }
+    if let Some(text) = dbname {
+        apply(&mut settings, text, Origin::DbnameArg)?;
+    }
+    if let (None, Some(host)) = (settings.get("host"), behaviour.default_host) {
+        settings.set("host", host.into(), Origin::DbnameArg)?;
+    }
+    Ok((settings, dialect))
+}
+
+/// `options` with a driver's startup settings appended as `-c name=value` (spaces and
+/// backslashes escaped, as the server splits options).
+fn with_settings(options: Option<&str>, extra: &[(String, String)]) -> String {
+    let escape = |s: &str| s.replace('\\', "\\\\").replace(' ', "\\ ");
+    let mut parts: Vec<String> = options.map(str::to_string).into_iter().collect();
+    parts.extend(
+        extra
+            .iter()
+            .map(|(k, v)| format!("-c {}={}", escape(k), escape(v))),
+    );
+    parts.join(" ")
+}
+
+/// What a driver does that no keyword says, applied to the resolved settings.
+fn apply_behaviour(conn: &mut ConnParams, dialect: Dialect) {
+    let Some((driver, _)) = dialect else {
+        return;
+    };
+    let behaviour = dialect::behaviour(driver);
+    conn.failover = behaviour.failover;
+    if !behaviour.passfile {
+        conn.passfile = None;
+    }
+    let tls = &mut conn.tls;
+    let verifying = matches!(tls.mode, SslMode::VerifyCa | SslMode::VerifyFull);
+    let unverified = match behaviour.verify {
+        Verify::Libpq => false,
+        Verify::NotWhenOptional => matches!(tls.mode, SslMode::Allow | SslMode::Prefer),
+        Verify::OnlyVerifyModes => !verifying,
+    };
+    if unverified {
+        tls.rootcert = None;
+    }
+    if verifying {
+        let default_file = matches!(
+            &tls.rootcert,
+            Some(RootCert::File {
+                explicit: false,
+                ..
+            })
+        );
+        let missing = matches!(&tls.rootcert, Some(RootCert::File { path, explicit: false }) if !path.exists());
+        match behaviour.roots {
+            Roots::HomeFile => {}
+            Roots::HomeFileElseSystem if missing => tls.rootcert = Some(RootCert::System),
+            Roots::HomeFileElseSystem => {}
+            Roots::System if default_file => tls.rootcert = Some(RootCert::System),
+            Roots::System => {}
+        }
+    }
 }
 
 /// A connection flag's value; an empty one is not given, as psql's flags reach libpq through

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::conninfo::{ConnError, Origin};
+use crate::dialect::DialectError;
 use crate::migrations::SpecError;
 use crate::sql::NameError;
 
@@ -12,6 +13,8 @@ use crate::sql::NameError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
     Conn(ConnError),
+    /// A connection string its driver (`--driver`) would not connect with, and why.
+    Dialect(DialectError),
     /// A value that doesn't parse; `value` holds it only when it is fit to show (see [`shown`]),
     /// so neither Display nor Debug can carry a password typed into the wrong place.
     Invalid {
@@ -48,6 +51,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Conn(e) => e.fmt(f),
+            Self::Dialect(e) => write!(f, "cannot use the connection string in {e}"),
             Self::Invalid {
                 source,
                 value,
@@ -90,6 +94,12 @@ impl ConfigError {
             value: shown(value).map(String::from),
             expected,
         }
+    }
+}
+
+impl From<DialectError> for ConfigError {
+    fn from(e: DialectError) -> Self {
+        Self::Dialect(e)
     }
 }
 

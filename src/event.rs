@@ -12,6 +12,7 @@ use crate::condition::Condition;
 use crate::config_error::ConfigError;
 use crate::conninfo::{Endpoint, SessionAttrs};
 use crate::credentials::Source;
+use crate::dialect::{Chosen, Driver};
 use crate::exec::{Command, ExecError};
 use crate::passfile::PassFileWarning;
 use crate::policy::{Decision, Stable};
@@ -35,6 +36,8 @@ pub struct Target<'a> {
     pub attrs: SessionAttrs,
     /// What must hold besides "accepts a query"; a failure's `NotMet { check }` indexes it.
     pub conditions: &'a [Condition],
+    /// The driver whose dialect its connection string was read in, and why (`-v` says so).
+    pub dialect: Option<(Driver, Chosen)>,
 }
 
 /// One thing that happened.

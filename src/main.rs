@@ -10,6 +10,7 @@ mod config;
 mod config_error;
 mod conninfo;
 mod credentials;
+mod dialect;
 mod event;
 mod exec;
 mod exit;
@@ -193,6 +194,7 @@ fn event_target<'a>(
         user: &conn.user,
         attrs: conn.session_attrs,
         conditions,
+        dialect: target.dialect,
     }
 }
 

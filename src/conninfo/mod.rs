@@ -134,7 +134,7 @@ impl fmt::Display for ConnError {
                 match (name, explanation) {
                     (_, Some(Unknown::OtherDriver(keyword, driver))) => write!(
                         f,
-                        "connection option \"{keyword}\" in {origin} is a parameter of {driver}, not of libpq"
+                        "connection option \"{keyword}\" in {origin} is not libpq's but a parameter of {driver}"
                     ),
                     (Some(name), _) => {
                         write!(f, "unknown connection option \"{name}\" in {origin}")
@@ -460,6 +460,24 @@ impl SessionAttrs {
     }
 }
 
+/// Which failures move an attempt on to the next host of a list (the driver's rule; libpq's by
+/// default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Failover {
+    /// libpq's (and asyncpg's): nothing answered, not yet (57P03), wrong kind.
+    #[default]
+    Libpq,
+    /// Any failure (pgjdbc, Npgsql).
+    AnyFailure,
+    /// Any failure but a rejected login (pgx v4 stops on 28P01/28000).
+    AnyButLogin,
+}
+
+/// Whether libpq (or this table's extensions) knows `keyword`.
+pub fn is_keyword(keyword: &str) -> bool {
+    keywords::lookup(keyword).is_some()
+}
+
 /// Everything needed to make one connection attempt, fully resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnParams {
@@ -487,6 +505,8 @@ pub struct ConnParams {
     pub require_auth: Option<RequireAuth>,
     /// `requirepeer`: the OS user a server reached over a Unix socket must run as.
     pub requirepeer: Option<String>,
+    /// When to try the next host (`--driver`); libpq's rule unless a driver says otherwise.
+    pub failover: Failover,
 }
 
 /// The machine facts libpq's defaults depend on.

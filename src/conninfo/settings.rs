@@ -185,6 +185,7 @@ impl Settings {
                 .unwrap_or(false),
             require_auth: self.require_auth()?,
             requirepeer: self.given("requirepeer").map(|(u, _)| u.to_string()),
+            failover: super::Failover::Libpq,
         })
     }
 

@@ -285,8 +285,8 @@ fn unknown_and_not_yet_supported_keywords_are_errors_naming_their_origin() {
     let table = [
         ("Pw-SECRET", "unknown connection option (keyword 1 in -d/--dbname; not shown, as it may hold a secret)"),
         ("tty", "unknown connection option \"tty\" in -d/--dbname: libpq no longer has this keyword; nothing replaces it"),
-        ("sslfactory", "connection option \"sslfactory\" in -d/--dbname is a parameter of JDBC (pgjdbc), not of libpq"),
-        ("currentSchema", "connection option \"currentSchema\" in -d/--dbname is a parameter of JDBC (pgjdbc), not of libpq"),
+        ("sslfactory", "connection option \"sslfactory\" in -d/--dbname is not libpq's but a parameter of JDBC (pgjdbc): give --driver jdbc"),
+        ("currentSchema", "connection option \"currentSchema\" in -d/--dbname is not libpq's but a parameter of JDBC (pgjdbc): give --driver jdbc"),
         ("foo", "unknown connection option \"foo\" in -d/--dbname"),
     ];
     for (keyword, want) in table {

@@ -12,7 +12,7 @@ use super::{AddrFailure, AttemptError, Plan, Probe, Ready, Route, Server};
 use crate::classify::sqlstate::CANNOT_CONNECT_NOW;
 use crate::classify::{Class, Failure, Phase};
 use crate::condition::Condition;
-use crate::conninfo::{ConnParams, Endpoint, SessionAttrs, SslMode};
+use crate::conninfo::{ConnParams, Endpoint, Failover, SessionAttrs, SslMode};
 use crate::credentials::{Credentials, Note};
 use crate::tls::Tls;
 
@@ -62,6 +62,16 @@ enum Next {
     OtherEncryption,
     /// Anything else ends the attempt: the app's libpq would not try the other hosts either.
     Stop,
+}
+
+/// The driver's rule over libpq's (`--driver`): pgjdbc and Npgsql try the next host after any
+/// failure, pgx after any but a rejected login.
+fn with_failover(next: Next, failover: Failover, failure: &Failure) -> Next {
+    match (failover, next) {
+        (_, Next::Address | Next::Host) | (Failover::Libpq, _) => next,
+        (Failover::AnyButLogin, _) if crate::classify::classify(failure) == Class::Auth => next,
+        (Failover::AnyFailure | Failover::AnyButLogin, _) => Next::Host,
+    }
 }
 
 fn next_after(failed: &Failed) -> Next {
@@ -168,10 +178,11 @@ impl PgProbe {
                     });
                 }
                 Err(failed) => {
-                    next = match next_after(&failed) {
+                    let libpq = match next_after(&failed) {
                         Next::OtherEncryption => Next::Stop,
                         other => other,
                     };
+                    next = with_failover(libpq, self.params.failover, &failed.failure);
                     failures.push(AddrFailure::new(server, failed.failure, failed.answer));
                 }
             }

@@ -46,6 +46,7 @@ fn app() -> Target<'static> {
         user: "app",
         attrs: SessionAttrs::Any,
         conditions: &[],
+        dialect: None,
     }
 }
 
@@ -398,6 +399,7 @@ fn targets_and_conditions_are_named_from_their_parts() {
         user: "u",
         attrs: SessionAttrs::ReadWrite,
         conditions: &conditions,
+        dialect: None,
     };
     assert_eq!(
         words::target(&target),

@@ -10,6 +10,7 @@ use crate::classify::{AuthMethod, Class, Failure, Limit, NotMet, Phase};
 use crate::condition::Condition;
 use crate::conninfo::SessionAttrs;
 use crate::credentials::Source;
+use crate::dialect::Chosen;
 use crate::event::{Event, Target};
 use crate::exec::ExecError;
 use crate::policy::{Decision, RetryOn};
@@ -311,10 +312,20 @@ pub fn start(target: &Target<'_>, timeout: Option<Duration>) -> Record<'static> 
         format!("timeout {}", human(t))
     });
     let label = self::target(target);
+    let read_as = match target.dialect {
+        None => String::new(),
+        Some((driver, Chosen::Asked)) => format!("; read as {} reads it (--driver)", driver.name()),
+        Some((driver, Chosen::Recognised(why))) => {
+            format!("; read as {} reads it, recognised by {why}", driver.name())
+        }
+    };
     Record {
         level: Some(Level::Debug),
         event: "start",
-        msg: format!("waiting for {label} as user {} ({limit})", target.user),
+        msg: format!(
+            "waiting for {label} as user {} ({limit}){read_as}",
+            target.user
+        ),
         target: Some(label),
         ..Record::default()
     }

@@ -106,6 +106,7 @@ fn target(dbname: &str) -> Target<'_> {
         user: "app",
         attrs: SessionAttrs::Any,
         conditions: &[],
+        dialect: None,
     }
 }
 

@@ -53,8 +53,8 @@ fn bad_command_lines_exit_2_naming_the_flag() {
         (&["-d", "postgres://db%00.example/app"], "NUL byte"),
         (&["-d", "postgres://db/app%00"], "dbname in -d/--dbname"),
         (
-            &["-d", "jdbc:postgresql://db/app"],
-            "drop the \"jdbc:\" prefix",
+            &["-d", "jdbc:postgresql://u:pw@db/app"],
+            "no user:password@",
         ),
         (
             &["-d", "mysql://db/app"],
@@ -215,7 +215,10 @@ fn passwords_never_appear_in_any_output() {
         format!("postgres://u:x@h/db?sslmode={SECRET}"),
         format!("postgresql+psycopg2://u:{SECRET}@h:0/db"),
         format!("Postgres://u:{SECRET}@h/db%zz"),
-        format!("jdbc:postgresql://h/db?password={SECRET}"),
+        format!("jdbc:postgresql://u:{SECRET}@h/db"),
+        format!("jdbc:postgresql://h/db?password={SECRET}&sslmode=sometimes"),
+        format!("Host=h;Password={SECRET};Pooling"),
+        format!("postgresql+asyncpg://u:{SECRET}@h/db?sslmode=require"),
         format!("sqlite://u:{SECRET}@h/db"),
     ];
     let mut outputs = outputs.to_vec();
