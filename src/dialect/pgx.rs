@@ -33,8 +33,8 @@ const CONSUMED: [&str; 22] = [
     "pool_max_conn_idle_time",
 ];
 
-/// pgxpool's and pgx's own keys: tuning only.
-const TUNING: [&str; 7] = [
+/// pgxpool's and pgx's own keys: tuning only (any other pool_* key is sent to the server).
+const TUNING: [&str; 9] = [
     "min_read_buffer_size",
     "statement_cache_capacity",
     "statement_cache_mode",
@@ -42,6 +42,8 @@ const TUNING: [&str; 7] = [
     "pool_max_conns",
     "pool_min_conns",
     "pool_max_conn_lifetime",
+    "pool_max_conn_idle_time",
+    "pool_health_check_period",
 ];
 
 pub fn read(text: &str) -> Result<Reading, String> {
@@ -92,7 +94,7 @@ pub fn read(text: &str) -> Result<Reading, String> {
                 };
                 reading.set(key, attrs);
             }
-            k if TUNING.contains(&k) || k.starts_with("pool_") => {}
+            k if TUNING.contains(&k) => {}
             "application_name" => reading.set(key, value.clone()),
             _ if CONSUMED.contains(&key) => {}
             // Sent at startup: the server accepts a setting it knows and rejects any other,

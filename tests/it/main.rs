@@ -10,6 +10,7 @@ mod cli;
 mod conditions;
 mod containers;
 mod credentials;
+mod dialects;
 mod differential;
 mod examples;
 mod fake;
