@@ -3,7 +3,7 @@
 //! keyword argument). asyncpg sends every query key it does not consume to the server as a
 //! startup setting.
 
-use super::text::{form_decode, percent_decode, query_pairs, shown_key};
+use super::text::{form_decode, host_port, percent_decode, query_pairs, shown_key, SSLMODES};
 use super::Reading;
 
 /// Query keys asyncpg consumes itself (the rest go to the server as settings).
@@ -83,13 +83,7 @@ fn dsn(rest: &str) -> Result<Reading, String> {
     let mut reading = Reading::default();
     let hostspec = match netloc.split_once('@') {
         Some((userinfo, hosts)) => {
-            let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-            if !user.is_empty() {
-                reading.set("user", percent_decode(user).ok_or_else(bad)?);
-            }
-            if !password.is_empty() {
-                reading.set("password", percent_decode(password).ok_or_else(bad)?);
-            }
+            userinfo_into(&mut reading, userinfo)?;
             hosts
         }
         None => netloc,
@@ -139,6 +133,18 @@ fn dsn(rest: &str) -> Result<Reading, String> {
     Ok(reading)
 }
 
+/// `user:password` (each %-decoded; an empty one is no setting).
+fn userinfo_into(reading: &mut Reading, userinfo: &str) -> Result<(), String> {
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    for (key, value) in [("user", user), ("password", password)] {
+        if !value.is_empty() {
+            let decoded = percent_decode(value).ok_or("a %-escape is malformed")?;
+            reading.set(key, decoded);
+        }
+    }
+    Ok(())
+}
+
 /// `h1:5432,[::1]:5433,/socket/dir`: a host without a port takes PGPORT or 5432.
 fn host_list(spec: &str) -> (Vec<String>, Vec<String>) {
     spec.split(',')
@@ -159,15 +165,7 @@ fn host_list(spec: &str) -> (Vec<String>, Vec<String>) {
 /// SSLMode.parse: libpq's names, with "_" for "-" accepted; case-sensitive.
 fn ssl_mode(value: &str) -> Result<String, String> {
     let mode = value.replace('_', "-");
-    const MODES: [&str; 6] = [
-        "disable",
-        "allow",
-        "prefer",
-        "require",
-        "verify-ca",
-        "verify-full",
-    ];
-    MODES
+    SSLMODES
         .contains(&mode.as_str())
         .then_some(mode)
         .ok_or_else(|| "sslmode is not one of disable, allow, prefer, require, verify-ca, verify-full (asyncpg)".into())
@@ -198,29 +196,12 @@ fn sqlalchemy(rest: &str) -> Result<Reading, String> {
     let mut reading = Reading::default();
     let hostport = match authority.split_once('@') {
         Some((userinfo, h)) => {
-            let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-            if !user.is_empty() {
-                reading.set("user", percent_decode(user).ok_or_else(bad)?);
-            }
-            if !password.is_empty() {
-                reading.set("password", percent_decode(password).ok_or_else(bad)?);
-            }
+            userinfo_into(&mut reading, userinfo)?;
             h
         }
         None => authority,
     };
-    let (host, port) = match hostport.strip_prefix('[') {
-        Some(inner) => {
-            let (h, after) = inner
-                .split_once(']')
-                .ok_or("an IPv6 address lacks its \"]\"")?;
-            (h, after.strip_prefix(':'))
-        }
-        None => match hostport.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        },
-    };
+    let (host, port) = host_port(hostport)?;
     if let Some(port) = port {
         if port.parse::<u16>().is_err() {
             return Err("the port is not a number: SQLAlchemy fails on it (ValueError), a host list too (use ?host=h1:p1&host=h2:p2)".into());

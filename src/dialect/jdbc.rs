@@ -1,7 +1,7 @@
 //! pgjdbc (42.5–42.7): `jdbc:postgresql:[//host[:port][,host[:port]...]/][database][?k=v&...]`
 //! (Driver.parseURL, PGProperty, SslMode.of, HostRequirement; docs/drivers.md cites lines).
 
-use super::text::{form_decode, query_pairs, shown_key};
+use super::text::{form_decode, query_pairs, shown_key, SSLMODES};
 use super::Reading;
 
 /// Keys that need a Java class pgwait cannot load: refusing is the honest answer.
@@ -181,16 +181,8 @@ fn check_hosts(hosts: &[String], ports: &[String]) -> Result<(), String> {
 /// (even `ssl=false`) is prefer. prefer and require never verify (handled by the driver's
 /// behaviour); NonValidatingFactory verifies nothing.
 fn tls<'a>(reading: &mut Reading, prop: &impl Fn(&str) -> Option<&'a str>) -> Result<(), String> {
-    const MODES: [&str; 6] = [
-        "disable",
-        "allow",
-        "prefer",
-        "require",
-        "verify-ca",
-        "verify-full",
-    ];
     let mut mode = match prop("sslmode") {
-        Some(m) => MODES
+        Some(m) => SSLMODES
             .iter()
             .find(|v| v.eq_ignore_ascii_case(m))
             .copied()

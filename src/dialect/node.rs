@@ -3,7 +3,7 @@
 //! off, verified (chain and name, against Node's bundled roots or `sslrootcert`) or unverified —
 //! never a plain-text fallback.
 
-use super::text::{form_decode, is_ip, percent_decode, query_pairs};
+use super::text::{is_ip, last_wins, percent_decode};
 use super::Reading;
 
 pub fn read(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Reading, String> {
@@ -39,13 +39,7 @@ pub fn read(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Reading,
             reading.set("password", decode(password));
         }
     }
-    let mut params: Vec<(String, String)> = Vec::new();
-    for (k, v) in query_pairs(query) {
-        let k = form_decode(k).unwrap_or_else(|| k.to_string());
-        let v = form_decode(v.unwrap_or("")).unwrap_or_default();
-        params.retain(|(p, _)| *p != k);
-        params.push((k, v));
-    }
+    let params = last_wins(query);
     let param = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.as_str());
     if scheme.eq_ignore_ascii_case("socket") {
         reading.set("host", decode_uri(&format!("/{path}")));

@@ -2,7 +2,7 @@
 //! `postgres://` or `postgresql://` URL (exactly), else a libpq `key=value` string. Every key pgx
 //! or pgxpool does not consume is sent to the server as a setting at startup.
 
-use super::text::{form_decode, percent_decode, query_pairs};
+use super::text::{form_decode, percent_decode, query_pairs, SSLMODES};
 use super::Reading;
 use crate::conninfo::parse_connection_string;
 use crate::conninfo::Origin;
@@ -66,15 +66,7 @@ pub fn read(text: &str) -> Result<Reading, String> {
             "host" | "port" | "user" | "password" | "passfile" | "connect_timeout" | "sslkey"
             | "sslcert" | "service" | "servicefile" => reading.set(key, value.clone()),
             "sslmode" => {
-                const MODES: [&str; 6] = [
-                    "disable",
-                    "allow",
-                    "prefer",
-                    "require",
-                    "verify-ca",
-                    "verify-full",
-                ];
-                if !MODES.contains(&value.as_str()) {
+                if !SSLMODES.contains(&value.as_str()) {
                     return Err("sslmode is not one of disable, allow, prefer, require, verify-ca, verify-full (pgx: sslmode is invalid)".into());
                 }
                 reading.set(key, value.clone());

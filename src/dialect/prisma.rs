@@ -2,7 +2,7 @@
 //! node-postgres: use that dialect for them). One host, no PG* variables, no .pgpass; TLS is
 //! unverified unless `sslaccept=strict`.
 
-use super::text::{form_decode, percent_decode, query_pairs};
+use super::text::{host_port, last_wins, percent_decode};
 use super::Reading;
 
 /// Keys quaint parses as integers (a bad value stops Prisma from starting).
@@ -32,13 +32,7 @@ pub fn read(text: &str) -> Result<Reading, String> {
         Some((a, p)) => (a, Some(p)),
         None => (before_query, None),
     };
-    let mut params: Vec<(String, String)> = Vec::new();
-    for (k, v) in query_pairs(query) {
-        let k = form_decode(k).unwrap_or_else(|| k.to_string());
-        let v = form_decode(v.unwrap_or("")).unwrap_or_default();
-        params.retain(|(p, _)| *p != k);
-        params.push((k, v));
-    }
+    let params = last_wins(query);
     let param = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.as_str());
     let mut reading = Reading::default();
     let (userinfo, hostport) = match authority.rsplit_once('@') {
@@ -54,18 +48,7 @@ pub fn read(text: &str) -> Result<Reading, String> {
     if !password.is_empty() {
         reading.set("password", decode(password));
     }
-    let (host, port) = match hostport.strip_prefix('[') {
-        Some(inner) => {
-            let (h, after) = inner
-                .split_once(']')
-                .ok_or("an IPv6 address lacks its \"]\"")?;
-            (h, after.strip_prefix(':'))
-        }
-        None => match hostport.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        },
-    };
+    let (host, port) = host_port(hostport)?;
     if host.contains(',') {
         return Err("Prisma takes one host: the app would look \"h1,h2\" up as one name".into());
     }

@@ -2,7 +2,7 @@
 //! in docs/drivers.md): the URL becomes a hash, only libpq's keywords reach libpq (through the pg
 //! gem), and libpq's rules apply from there (PG* variables, .pgpass, sslmode).
 
-use super::text::{percent_decode, query_pairs};
+use super::text::{host_port, percent_decode, query_pairs};
 use super::Reading;
 
 /// libpq's keywords as the pg gem lists them (PG::Connection.conndefaults), plus requiressl.
@@ -44,18 +44,7 @@ pub fn read(text: &str) -> Result<Reading, String> {
             url_parts.push(("password", decode(password)?));
         }
     }
-    let (host, port) = match hostport.strip_prefix('[') {
-        Some(inner) => {
-            let (h, after) = inner
-                .split_once(']')
-                .ok_or_else(|| invalid("an IPv6 address lacks its \"]\""))?;
-            (h, after.strip_prefix(':'))
-        }
-        None => match hostport.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        },
-    };
+    let (host, port) = host_port(hostport)?;
     if host.contains(',') {
         return Err(invalid(
             "a host list (h1,h2) is not a host name; Rails takes ?host=h1,h2",

@@ -41,6 +41,45 @@ pub fn query_pairs(query: &str) -> Vec<(&str, Option<&str>)> {
         .collect()
 }
 
+/// libpq's sslmode names, which most drivers take as they are.
+pub const SSLMODES: [&str; 6] = [
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
+/// `host:port` or `[v6]:port` of one host (split at the first ":" outside brackets).
+pub fn host_port(hostport: &str) -> Result<(&str, Option<&str>), String> {
+    match hostport.strip_prefix('[') {
+        Some(inner) => {
+            let (h, after) = inner
+                .split_once(']')
+                .ok_or("an IPv6 address lacks its \"]\"")?;
+            Ok((h, after.strip_prefix(':')))
+        }
+        None => Ok(match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }),
+    }
+}
+
+/// Query pairs form-decoded, the last of a repeated key winning (a malformed escape is kept
+/// as written, as lenient parsers do).
+pub fn last_wins(query: &str) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = Vec::new();
+    for (k, v) in query_pairs(query) {
+        let k = form_decode(k).unwrap_or_else(|| k.to_string());
+        let v = form_decode(v.unwrap_or("")).unwrap_or_default();
+        params.retain(|(p, _)| *p != k);
+        params.push((k, v));
+    }
+    params
+}
+
 /// Whether a host is an IP address literal (for SNI and name checks).
 pub fn is_ip(host: &str) -> bool {
     host.trim_matches(|c| c == '[' || c == ']')
