@@ -278,6 +278,11 @@ fn connection_settings(
     if let (None, Some(host)) = (settings.get("host"), behaviour.default_host) {
         settings.set("host", host.into(), Origin::DbnameArg)?;
     }
+    if behaviour.user_from_env && settings.get("user").is_none() {
+        if let Some(user) = env_string(env, "USER")?.filter(|u| !u.is_empty()) {
+            settings.set("user", user, Origin::Env("USER"))?;
+        }
+    }
     Ok((settings, dialect))
 }
 
@@ -301,6 +306,8 @@ fn apply_behaviour(conn: &mut ConnParams, dialect: Dialect) {
     };
     let behaviour = dialect::behaviour(driver);
     conn.failover = behaviour.failover;
+    conn.addresses = behaviour.addresses;
+    conn.plain_reconnects = behaviour.plain_reconnects;
     if !behaviour.passfile {
         conn.passfile = None;
     }

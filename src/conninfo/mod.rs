@@ -473,6 +473,18 @@ pub enum Failover {
     AnyButLogin,
 }
 
+/// Which of a host name's addresses an attempt tries, in which order (the driver's resolver).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Addresses {
+    /// Every address, in the resolver's order (libpq: getaddrinfo's, IPv6 first).
+    #[default]
+    AllAsResolved,
+    /// Every address, IPv4 first (Go's resolver reading /etc/hosts: pgx).
+    AllIpv4First,
+    /// The first address only, IPv4 preferred (Java's InetAddress: pgjdbc).
+    FirstIpv4First,
+}
+
 /// Whether libpq (or this table's extensions) knows `keyword`.
 pub fn is_keyword(keyword: &str) -> bool {
     keywords::lookup(keyword).is_some()
@@ -507,6 +519,11 @@ pub struct ConnParams {
     pub requirepeer: Option<String>,
     /// When to try the next host (`--driver`); libpq's rule unless a driver says otherwise.
     pub failover: Failover,
+    /// Which of a name's addresses are tried, in which order (`--driver`).
+    pub addresses: Addresses,
+    /// `prefer`: after the server refuses TLS ('N'), connect again for plain text (pgx) rather
+    /// than go on over the same connection (libpq).
+    pub plain_reconnects: bool,
 }
 
 /// The machine facts libpq's defaults depend on.

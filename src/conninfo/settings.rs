@@ -186,6 +186,8 @@ impl Settings {
             require_auth: self.require_auth()?,
             requirepeer: self.given("requirepeer").map(|(u, _)| u.to_string()),
             failover: super::Failover::Libpq,
+            addresses: super::Addresses::AllAsResolved,
+            plain_reconnects: false,
         })
     }
 

@@ -216,10 +216,17 @@ fn sqlalchemy(rest: &str) -> Result<Reading, String> {
         reading.set("dbname", percent_decode(database).ok_or_else(bad)?);
     }
     let mut seen: Vec<&str> = Vec::new();
+    let mut query_hosts: Vec<String> = Vec::new();
     for (key, value) in query_pairs(query) {
         let value = form_decode(value.unwrap_or("")).ok_or_else(bad)?;
         if value.is_empty() {
             continue; // SQLAlchemy drops blank values
+        }
+        // ?host=h1:p1&host=h2:p2 (or ?host=h1,h2&port=p1,p2): SQLAlchemy's host list
+        // (postgresql/base.py _split_multihost_from_url), handed to asyncpg as lists.
+        if key == "host" {
+            query_hosts.push(value);
+            continue;
         }
         if seen.contains(&key) {
             return Err(format!(
@@ -231,7 +238,6 @@ fn sqlalchemy(rest: &str) -> Result<Reading, String> {
         match key {
             "ssl" => reading.set("sslmode", ssl_mode(&value).map_err(|_| "ssl= must be an sslmode name such as require (asyncpg refuses true/false)".to_string())?),
             "target_session_attrs" => reading.set(key, attrs(&value)?),
-            "host" => reading.set("host", value),
             "port" => reading.set("port", value),
             k if SQLALCHEMY_KWARGS.contains(&k) || SQLALCHEMY_OWN.contains(&k) => {
                 if matches!(k, "passfile" | "service" | "servicefile" | "krbsrvname" | "gsslib") {
@@ -244,6 +250,23 @@ fn sqlalchemy(rest: &str) -> Result<Reading, String> {
             _ => {
                 return Err(format!("{} is not an argument of asyncpg.connect(): SQLAlchemy passes it anyway and every connect fails (TypeError); asyncpg's TLS key is ssl=, e.g. ssl=require", shown_key(key)))
             }
+        }
+    }
+    if !query_hosts.is_empty() {
+        let items: Vec<&str> = query_hosts.iter().flat_map(|h| h.split(',')).collect();
+        let (hosts, ports): (Vec<&str>, Vec<Option<&str>>) = items
+            .iter()
+            .map(|item| host_port(item))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .unzip();
+        reading.set("host", hosts.join(","));
+        if ports.iter().any(Option::is_some) {
+            if ports.iter().any(Option::is_none) {
+                return Err("a host list in the query needs a port for every host, or none (SQLAlchemy: ArgumentError)".into());
+            }
+            let ports: Vec<&str> = ports.into_iter().flatten().collect();
+            reading.set("port", ports.join(","));
         }
     }
     Ok(reading)

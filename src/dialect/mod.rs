@@ -20,8 +20,8 @@ mod text;
 
 use std::fmt;
 
-pub use crate::conninfo::Failover;
 use crate::conninfo::Origin;
+pub use crate::conninfo::{Addresses, Failover};
 
 /// A driver whose connection-string dialect pgwait reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +194,12 @@ pub struct Behaviour {
     pub default_host: Option<&'static str>,
     /// Whether the driver reads a password file (`.pgpass`).
     pub passfile: bool,
+    /// Which of a host name's addresses it tries, in which order.
+    pub addresses: Addresses,
+    /// The user when none is set: the `USER` variable (node-postgres), not the OS account.
+    pub user_from_env: bool,
+    /// `prefer`: a new connection for plain text after the server refuses TLS (pgx).
+    pub plain_reconnects: bool,
 }
 
 /// libpq's own behaviour.
@@ -204,6 +210,9 @@ pub const LIBPQ: Behaviour = Behaviour {
     failover: Failover::Libpq,
     default_host: None,
     passfile: true,
+    addresses: Addresses::AllAsResolved,
+    user_from_env: false,
+    plain_reconnects: false,
 };
 
 /// Each driver's behaviour (docs/drivers.md cites the source of each).
@@ -218,6 +227,9 @@ pub fn behaviour(driver: Driver) -> Behaviour {
             failover: Failover::AnyFailure,
             default_host: Some("localhost"),
             passfile: true,
+            addresses: Addresses::FirstIpv4First,
+            user_from_env: false,
+            plain_reconnects: false,
         },
         Driver::NodePostgres => Behaviour {
             env: EnvUse::Only(&[
@@ -236,6 +248,9 @@ pub fn behaviour(driver: Driver) -> Behaviour {
             failover: Failover::Libpq,
             default_host: Some("localhost"),
             passfile: true,
+            addresses: Addresses::AllAsResolved,
+            user_from_env: true,
+            plain_reconnects: false,
         },
         Driver::Pgx => Behaviour {
             env: EnvUse::Only(&[
@@ -260,6 +275,9 @@ pub fn behaviour(driver: Driver) -> Behaviour {
             failover: Failover::AnyButLogin,
             default_host: None,
             passfile: true,
+            addresses: Addresses::AllIpv4First,
+            user_from_env: false,
+            plain_reconnects: true,
         },
         Driver::Asyncpg => Behaviour {
             env: EnvUse::Only(&[
@@ -286,6 +304,9 @@ pub fn behaviour(driver: Driver) -> Behaviour {
             failover: Failover::Libpq,
             default_host: None,
             passfile: true,
+            addresses: Addresses::AllAsResolved,
+            user_from_env: false,
+            plain_reconnects: false,
         },
         Driver::Prisma => Behaviour {
             env: EnvUse::Only(&[]),
@@ -294,6 +315,9 @@ pub fn behaviour(driver: Driver) -> Behaviour {
             failover: Failover::Libpq,
             default_host: Some("localhost"),
             passfile: false,
+            addresses: Addresses::AllAsResolved,
+            user_from_env: false,
+            plain_reconnects: false,
         },
         Driver::Npgsql => Behaviour {
             env: EnvUse::Only(&[
@@ -311,6 +335,9 @@ pub fn behaviour(driver: Driver) -> Behaviour {
             failover: Failover::AnyFailure,
             default_host: None,
             passfile: true,
+            addresses: Addresses::AllAsResolved,
+            user_from_env: false,
+            plain_reconnects: false,
         },
     }
 }

@@ -18,8 +18,10 @@ pub fn read(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Reading,
         return Ok(reading);
     }
     let Some((scheme, rest)) = text.split_once("://") else {
-        // A bare word is a database name.
+        // A bare word is a database name; TLS as PGSSLMODE says (off without it).
         reading.set("dbname", decode_uri(text));
+        let host = env("PGHOST").unwrap_or_default();
+        set_tls(&mut reading, tls(&|_| None, env)?, &host);
         return Ok(reading);
     };
     let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -107,6 +109,17 @@ pub fn read(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Reading,
         }
     }
     Ok(reading)
+}
+
+fn set_tls(reading: &mut Reading, tls: Tls, host: &str) {
+    let mode = match tls {
+        Tls::Off => "disable",
+        Tls::Unverified => "require",
+        // Node checks the name only for a name: an IP host gets the chain checked (no servername).
+        Tls::Verified if is_ip(host) => "verify-ca",
+        Tls::Verified => "verify-full",
+    };
+    reading.set("sslmode", mode);
 }
 
 enum Tls {

@@ -98,7 +98,7 @@ fn node_postgres_urls_from_its_docs() {
             ("postgres://someuser:somepassword@somehost:381/somedatabase", Ok("dbname=somedatabase host=somehost password=somepassword port=381 sslmode=disable user=someuser")),
             ("socket://user:pass@/var/run/pgsql?db=app", Ok("dbname=app host=/var/run/pgsql password=pass user=user")),
             ("/var/run/pgsql mydb", Ok("dbname=mydb host=/var/run/pgsql")),
-            ("salesdata", Ok("dbname=salesdata")),
+            ("salesdata", Ok("dbname=salesdata sslmode=disable")),
             // An IP host: Node checks the chain, not the name.
             ("postgres://u:p@10.0.0.5/app?sslmode=verify-full", Ok("dbname=app host=10.0.0.5 password=p sslmode=verify-ca user=u")),
             // Any scheme is PostgreSQL to node-postgres; the host is lower-cased; %2F stays.
@@ -161,6 +161,8 @@ fn asyncpg_and_sqlalchemy_urls_from_their_docs() {
             ("postgresql+asyncpg://u:p@db/app?sslmode=require", Err("not an argument of asyncpg.connect()")),
             ("postgresql+asyncpg://u:p@db/app?timeout=10", Err("TypeError")),
             ("postgresql+asyncpg://u:p@h1:5432,h2:5432/app", Err("ValueError")),
+            ("postgresql+asyncpg://u:p@/app?host=HostA:5432&host=HostB:5433", Ok("dbname=app host=HostA,HostB password=p port=5432,5433 user=u")),
+            ("postgresql+asyncpg://u:p@/app?host=HostA:5432&host=HostB", Err("a port for every host")),
             ("postgresql+asyncpg://u:p@db/app?ssl=true", Err("sslmode name")),
         ],
     );

@@ -12,7 +12,7 @@ use super::{AddrFailure, AttemptError, Plan, Probe, Ready, Route, Server};
 use crate::classify::sqlstate::CANNOT_CONNECT_NOW;
 use crate::classify::{Class, Failure, Phase};
 use crate::condition::Condition;
-use crate::conninfo::{ConnParams, Endpoint, Failover, SessionAttrs, SslMode};
+use crate::conninfo::{Addresses, ConnParams, Endpoint, Failover, SessionAttrs, SslMode};
 use crate::credentials::{Credentials, Note};
 use crate::tls::Tls;
 
@@ -205,10 +205,18 @@ impl PgProbe {
                 port,
             } => {
                 let deadline = Instant::now() + plan.per_address;
-                let addrs = self
+                let mut addrs = self
                     .resolver
                     .resolve(host, *hostaddr, *port, deadline)
                     .await?;
+                match self.params.addresses {
+                    Addresses::AllAsResolved => {}
+                    Addresses::AllIpv4First => addrs.sort_by_key(|a| a.is_ipv6()),
+                    Addresses::FirstIpv4First => {
+                        addrs.sort_by_key(|a| a.is_ipv6());
+                        addrs.truncate(1);
+                    }
+                }
                 Ok(addrs.into_iter().map(Route::Tcp).collect())
             }
         }
@@ -242,11 +250,18 @@ impl PgProbe {
                 other => other,
             },
             SslMode::Prefer => {
+                // pgx asks for TLS on a connection of its own and connects again for plain
+                // text; libpq goes on over the same one.
+                let reconnects = self.params.plain_reconnects;
                 let preferred = Transport::Tls {
                     tls,
-                    required: false,
+                    required: reconnects,
                 };
                 match session(preferred).await {
+                    Err(Failed {
+                        failure: Failure::TlsRefused,
+                        ..
+                    }) if reconnects => session(Transport::Plain).await,
                     // e.g. a hostnossl line, or a role allowed only without TLS.
                     Err(failed) if failed.reached.encrypted && retry(&failed) => {
                         session(Transport::Plain).await

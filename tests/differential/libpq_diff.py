@@ -15,19 +15,13 @@ See README.md next to this file.
 import argparse
 import ctypes
 import glob
-import hashlib
 import json
 import os
 import re
-import select
 import shutil
-import socket
-import ssl
-import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 
@@ -35,418 +29,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-# Names in the namespace's /etc/hosts. h1..h3 as the brief, plus the names the libpq corpus
-# uses. "dual" has an IPv6 and an IPv4 address; "other" is not in the server certificate.
-HOSTS = {
-    "localhost": ["127.0.0.1", "::1"],
-    "h1": ["127.0.0.1"],
-    "h2": ["127.0.0.2"],
-    "h3": ["127.0.0.3"],
-    "host": ["127.0.0.4"],
-    "hostname": ["127.0.0.5"],
-    "enc-test-localhost.postgresql.example.com": ["127.0.0.6"],
-    "dual": ["::1", "127.0.0.7"],
-    "other": ["127.0.0.8"],
-    "db": ["127.0.0.9"],
-}
-CERT_NAMES = [n for n in HOSTS if n != "other"]
-CERT_IPS = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "::1"]
-
-SOCKET_DIRS = ["/var/run/postgresql", "/tmp"]  # libpq 18 wheel & psql 15 & pgwait; /tmp too
-SSL_REQUEST, GSSENC_REQUEST, CANCEL_REQUEST = 80877103, 80877104, 80877102
-
-ERROR_TEXT = {
-    "57P03": "the database system is starting up",
-    "53300": "sorry, too many clients already",
-    "28000": "no pg_hba.conf entry for this connection",
-    "28P01": "password authentication failed",
-    "3D000": "database does not exist",
-    "XX000": "injected backend error",
-}
-
-# Startup parameters not compared: they do not change whether the server accepts the client.
-IGNORED_PARAMS = {"client_encoding", "DateStyle", "TimeZone", "extra_float_digits"}
-COMPARED = ("listener", "gss", "ssl", "tls", "sni", "alpn", "client_cert", "protocol", "user",
-            "database", "application_name", "options", "replication", "other", "password", "result")
-
-
-class HarnessError(Exception):
-    pass
-
-
-# ----------------------------------------------------------------------------------------------
-# The recording peer
-# ----------------------------------------------------------------------------------------------
-
-class Closed(Exception):
-    pass
-
-
-def recv_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise Closed()
-        buf += chunk
-    return buf
-
-
-def read_message(sock):
-    head = recv_exact(sock, 5)
-    kind, length = head[:1], struct.unpack("!I", head[1:])[0]
-    if length < 4 or length > 1 << 20:
-        raise Closed()
-    return kind, recv_exact(sock, length - 4)
-
-
-def msg(kind, body=b""):
-    return kind + struct.pack("!I", len(body) + 4) + body
-
-
-def cstr(s):
-    return s.encode() + b"\0"
-
-
-def error_response(code, text=None):
-    text = text or ERROR_TEXT.get(code, "error " + code)
-    body = b"SFATAL\0" + b"VFATAL\0" + b"C" + cstr(code) + b"M" + cstr(text) + b"\0"
-    return msg(b"E", body)
-
-
-def row_answer(cols):
-    desc = struct.pack("!H", len(cols))
-    data = struct.pack("!H", len(cols))
-    for i, value in enumerate(cols):
-        desc += cstr("c%d" % i) + struct.pack("!IHIhiH", 0, 0, 25, -1, -1, 0)
-        raw = value.encode()
-        data += struct.pack("!i", len(raw)) + raw
-    return msg(b"T", desc) + msg(b"D", data) + msg(b"C", cstr("SELECT 1")) + msg(b"Z", b"I")
-
-
-def answer_query(query, primary):
-    q = query.lower()
-    if "pg_is_in_recovery" in q and "transaction_read_only" in q:
-        return row_answer(["false" if primary else "true", "off" if primary else "on"])
-    if "transaction_read_only" in q:
-        return row_answer(["off" if primary else "on"])
-    if "pg_is_in_recovery" in q:
-        return row_answer(["f" if primary else "t"])
-    if "listen_addresses" in q:
-        return row_answer(["*"])
-    return row_answer(["1"])
-
-
-class Listener:
-    """One address a case names, and how the fake server there behaves."""
-
-    def __init__(self, label, beh, peer):
-        self.label, self.beh, self.peer = label, dict(beh), peer
-        self.socks = []
-
-    def bind(self):
-        if self.label.startswith("unix:"):
-            path = self.label[5:]
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            if os.path.exists(path):
-                os.unlink(path)
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.bind(path)
-            self.socks.append((s, self.label))
-        else:
-            host, port = self.label.rsplit(":", 1)
-            host = host.strip("[]")
-            addrs = HOSTS.get(host, [host])
-            for addr in addrs:
-                fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-                s = socket.socket(fam, socket.SOCK_STREAM)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind((addr, int(port)))
-                label = self.label if len(addrs) == 1 else "%s@%s" % (self.label, addr)
-                self.socks.append((s, label))
-        for s, label in self.socks:
-            s.listen(16)
-            t = threading.Thread(target=self.accept_loop, args=(s, label), daemon=True)
-            t.start()
-            self.peer.threads.append(t)
-
-    def accept_loop(self, s, label):
-        while not self.peer.stopping:
-            try:
-                conn, _ = s.accept()
-            except OSError:
-                return
-            if self.peer.stopping:
-                conn.close()
-                return
-            rec = self.peer.new_record(label)
-            t = threading.Thread(target=self.serve, args=(conn, rec), daemon=True)
-            t.start()
-            self.peer.conn_threads.append(t)
-
-    def close(self):
-        for s, label in self.socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)  # wakes the accept loop at once
-            except OSError:
-                pass
-            try:
-                s.close()
-            except OSError:
-                pass
-            if label.startswith("unix:"):
-                try:
-                    os.unlink(label[5:])
-                except OSError:
-                    pass
-
-    # -- one connection -------------------------------------------------------------------------
-    def serve(self, sock, rec):
-        sock.settimeout(8)
-        try:
-            self.converse(sock, rec)
-        except Closed:
-            rec.setdefault("result", "client-closed@" + rec.get("phase", "?"))
-        except ssl.SSLError as e:
-            rec.setdefault("result", "tls-failed")
-            rec["tls_error"] = str(e)[:120]
-        except (OSError, socket.timeout) as e:
-            rec.setdefault("result", "io-error@%s" % rec.get("phase", "?"))
-            rec["io_error"] = str(e)[:120]
-        except Exception as e:  # a bug in the peer: make it visible in the record
-            rec["result"] = "peer-bug"
-            rec["peer_bug"] = traceback.format_exc()[-400:]
-        finally:
-            try:
-                sock.close()
-            except OSError:
-                pass
-
-    def ssl_context(self, direct):
-        beh, certs = self.beh, self.peer.certs
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(os.path.join(certs, "server.crt"), os.path.join(certs, "server.key"))
-        ctx.set_alpn_protocols(["postgresql"])
-        if beh.get("client_cert"):
-            ctx.verify_mode = ssl.CERT_OPTIONAL
-            ctx.load_verify_locations(os.path.join(certs, "ca.crt"))
-        return ctx
-
-    def start_tls(self, sock, rec, direct):
-        ctx = self.ssl_context(direct)
-        seen = {}
-
-        def sni(sslobj, name, _ctx):
-            seen["sni"] = name
-
-        ctx.sni_callback = sni
-        rec["phase"] = "tls"
-        tsock = ctx.wrap_socket(sock, server_side=True)
-        rec["tls"] = True
-        rec["sni"] = seen.get("sni")
-        rec["alpn"] = tsock.selected_alpn_protocol()
-        rec["client_cert"] = bool(tsock.getpeercert(binary_form=True))
-        return tsock
-
-    def converse(self, sock, rec):
-        beh = self.beh
-        tls = False
-        rec["phase"] = "startup"
-        if beh.get("silent"):  # accepts, reads, never answers: the client's connect_timeout
-            rec["result"] = "silent"
-            while sock.recv(4096):
-                pass
-            return
-        while True:
-            if not tls:
-                first = sock.recv(1, socket.MSG_PEEK)
-                if not first:
-                    raise Closed()
-                if first == b"\x16":
-                    rec["ssl"] = "direct"
-                    if not beh.get("tls"):
-                        rec["result"] = "direct-tls-refused"
-                        return
-                    sock = self.start_tls(sock, rec, True)
-                    tls = True
-                    continue
-            length = struct.unpack("!I", recv_exact(sock, 4))[0]
-            if length < 8 or length > 10000:
-                rec["result"] = "bad-startup-length"
-                return
-            body = recv_exact(sock, length - 4)
-            code = struct.unpack("!I", body[:4])[0]
-            if code == SSL_REQUEST:
-                rec["ssl"] = "request"
-                if beh.get("tls") and not tls:
-                    sock.sendall(b"S")
-                    sock = self.start_tls(sock, rec, False)
-                    tls = True
-                else:
-                    sock.sendall(b"N")
-                continue
-            if code == GSSENC_REQUEST:
-                rec["gss"] = True
-                sock.sendall(b"N")
-                continue
-            if code == CANCEL_REQUEST:
-                rec["result"] = "cancel-request"
-                return
-            break
-        major, minor = code >> 16, code & 0xFFFF
-        rec["protocol"] = "%d.%d" % (major, minor)
-        parts = body[4:].split(b"\0")
-        params = {}
-        for i in range(0, len(parts) - 1, 2):
-            if parts[i] == b"":
-                break
-            params[parts[i].decode("utf-8", "backslashreplace")] = parts[i + 1].decode(
-                "utf-8", "backslashreplace")
-        rec["params"] = params
-        rec["phase"] = "auth"
-        if major != 3:
-            sock.sendall(error_response("08P01", "unsupported frontend protocol"))
-            rec["result"] = "error:08P01"
-            return
-        if minor > 0 and (beh.get("proto30") or minor > 2):
-            pq = [k for k in params if k.startswith("_pq_.")]
-            # NegotiateProtocolVersion carries the whole version number (3 << 16 | minor)
-            body = struct.pack("!II", 3 << 16 | (0 if beh.get("proto30") else 2), len(pq))
-            body += b"".join(cstr(k) for k in pq)
-            sock.sendall(msg(b"v", body))
-            minor = 0 if beh.get("proto30") else 2
-        elif [k for k in params if k.startswith("_pq_.")]:
-            pq = [k for k in params if k.startswith("_pq_.")]
-            sock.sendall(msg(b"v", struct.pack("!II", 3 << 16 | minor, len(pq)) +
-                             b"".join(cstr(k) for k in pq)))
-        # pg_hba.conf-style rejections and injected errors before authentication
-        if tls and beh.get("reject_tls"):
-            return self.fail(sock, rec, beh["reject_tls"])
-        if not tls and beh.get("reject_plain"):
-            return self.fail(sock, rec, beh["reject_plain"])
-        error = beh.get("error")
-        error_after_auth = beh.get("error_after_auth", error == "3D000")
-        if error and not error_after_auth:
-            return self.fail(sock, rec, error)
-        if not self.authenticate(sock, rec, tls, params):
-            return
-        sock.sendall(msg(b"R", struct.pack("!I", 0)))
-        if error:
-            return self.fail(sock, rec, error)
-        primary = beh.get("primary", True)
-        status = [("server_version", "18.0"), ("server_encoding", "UTF8"),
-                  ("client_encoding", "UTF8"), ("DateStyle", "ISO, MDY"),
-                  ("integer_datetimes", "on"), ("standard_conforming_strings", "on"),
-                  ("in_hot_standby", "off" if primary else "on"),
-                  ("default_transaction_read_only", "off" if primary else "on"),
-                  ("application_name", params.get("application_name", ""))]
-        out = b"".join(msg(b"S", cstr(k) + cstr(v)) for k, v in status)
-        key = b"\x11" * (32 if minor >= 2 else 4)
-        out += msg(b"K", struct.pack("!I", 4242) + key) + msg(b"Z", b"I")
-        sock.sendall(out)
-        rec["phase"] = "ready"
-        rec["result"] = "ready"
-        queries = rec.setdefault("queries", [])
-        while True:
-            kind, body = read_message(sock)
-            if kind == b"X":
-                return
-            if kind == b"Q":
-                q = body.rstrip(b"\0").decode("utf-8", "replace")
-                queries.append(q)
-                sock.sendall(answer_query(q, primary))
-            else:
-                sock.sendall(error_response("0A000", "not supported by the fake peer").replace(
-                    b"FATAL", b"ERROR") + msg(b"Z", b"I"))
-
-    def fail(self, sock, rec, code):
-        sock.sendall(error_response(code))
-        rec["result"] = "error:" + code
-        return None
-
-    def authenticate(self, sock, rec, tls, params):
-        """True when the client may be sent AuthenticationOk."""
-        beh = self.beh
-        method = beh.get("auth", "trust")
-        if method == "trust":
-            return True
-        if method == "password":
-            sock.sendall(msg(b"R", struct.pack("!I", 3)))
-            kind, body = read_message(sock)
-            pw = body.rstrip(b"\0").decode("utf-8", "backslashreplace")
-            rec["password"] = pw
-            want = beh.get("password")
-            if want is not None and pw != want:
-                self.fail(sock, rec, "28P01")
-                return False
-            return True
-        if method == "md5":
-            salt = b"\x01\x02\x03\x04"
-            sock.sendall(msg(b"R", struct.pack("!I", 5) + salt))
-            kind, body = read_message(sock)
-            got = body.rstrip(b"\0").decode("ascii", "replace")
-            rec["password"] = "md5:" + got
-            want = beh.get("password")
-            if want is not None:
-                user = params.get("user", "")
-                inner = hashlib.md5((want + user).encode()).hexdigest()
-                if got != "md5" + hashlib.md5(inner.encode() + salt).hexdigest():
-                    self.fail(sock, rec, "28P01")
-                    return False
-            return True
-        if method in ("scram", "oauth"):
-            mechs = ["OAUTHBEARER"] if method == "oauth" else (
-                ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"] if tls else ["SCRAM-SHA-256"])
-            sock.sendall(msg(b"R", struct.pack("!I", 10) + b"".join(cstr(m) for m in mechs) + b"\0"))
-            kind, body = read_message(sock)
-            mech, rest = body.split(b"\0", 1)
-            data = rest[4:]
-            gs2 = data.split(b",", 2)[0].decode("ascii", "replace") if method == "scram" else ""
-            rec["password"] = "sasl:%s:%s" % (mech.decode(), gs2)
-            self.fail(sock, rec, "28P01")
-            return False
-        raise HarnessError("unknown auth method %r" % method)
-
-
-class Peer:
-    def __init__(self, listeners, certs):
-        self.certs = certs
-        self.records = []
-        self.lock = threading.Lock()
-        self.threads, self.conn_threads = [], []
-        self.stopping = False
-        self.listeners = [Listener(label, beh, self) for label, beh in listeners.items()]
-
-    def new_record(self, label):
-        rec = {"listener": label}
-        with self.lock:
-            self.records.append(rec)
-        return rec
-
-    def start(self):
-        for l in self.listeners:
-            l.bind()
-
-    def stop(self):
-        """Lets every connection the client made be accepted and served to its end first: a
-        client that exits at once leaves its connection in the backlog."""
-        deadline = time.time() + 3
-        socks = [s for l in self.listeners for s, _ in l.socks]
-        while time.time() < deadline:
-            for t in list(self.conn_threads):
-                t.join(max(0.0, deadline - time.time()))
-            pending, _, _ = select.select(socks, [], [], 0.02) if socks else ([], [], [])
-            if not pending and not any(t.is_alive() for t in self.conn_threads):
-                break
-        self.stopping = True
-        for l in self.listeners:
-            l.close()
-        for t in self.threads:
-            t.join(2)
-        for t in list(self.conn_threads):
-            t.join(max(0.5, deadline - time.time()))
-
+import peer  # noqa: E402  (the shared recording peer, namespace, certificates, records)
+from peer import (  # noqa: E402
+    COMPARED, HarnessError, Peer, make_certs, norm_record, short, subst, write_files, write_hosts,
+)
 
 # ----------------------------------------------------------------------------------------------
 # The clients
@@ -583,29 +169,6 @@ def _child_source():
 # Running a case (inside a worker's namespaces)
 # ----------------------------------------------------------------------------------------------
 
-def subst(value, tmp, home, certs):
-    if value is None:
-        return None
-    return value.replace("{tmp}", tmp).replace("{home}", home).replace("{certs}", certs)
-
-
-def write_files(case, tmp, home, certs):
-    for rel, content in case.files.items():
-        mode = 0o600
-        if isinstance(content, tuple):
-            content, mode = content
-        path = subst(rel, tmp, home, certs)
-        if not os.path.isabs(path):
-            path = os.path.join(home, path)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        if content.startswith("@certs/"):
-            shutil.copyfile(os.path.join(certs, content[7:]), path)
-        else:
-            with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write(subst(content, tmp, home, certs))
-        os.chmod(path, mode)
-
-
 def run_case(case, ctx):
     certs = ctx["certs"]
     tmp = tempfile.mkdtemp(prefix="case-", dir="/tmp")
@@ -647,17 +210,10 @@ def run_case(case, ctx):
 
 
 def setup_namespace(shared):
+    """Inside `unshare --mount --net`: loopback up, our /etc/hosts, empty socket directories."""
     global LIBPQ_CHILD
     LIBPQ_CHILD = _child_source()
-    """Inside `unshare --mount --net`: loopback up, our /etc/hosts, empty socket directories."""
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
-    subprocess.run(["mount", "--bind", os.path.join(shared, "hosts"), "/etc/hosts"], check=True)
-    for d in SOCKET_DIRS:
-        real = os.path.realpath(d)
-        if not os.path.isdir(real):
-            raise HarnessError("socket directory %s missing" % real)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", real], check=True)
+    peer.setup_namespace(shared)
 
 
 def worker_main(args):
@@ -684,32 +240,6 @@ def worker_main(args):
 # Comparing
 # ----------------------------------------------------------------------------------------------
 
-def norm_record(rec, fallback_app):
-    params = dict(rec.get("params") or {})
-    out = {
-        "listener": rec["listener"],
-        "gss": bool(rec.get("gss")),
-        "ssl": rec.get("ssl") or "-",
-        "tls": bool(rec.get("tls")),
-        "sni": rec.get("sni"),
-        "alpn": rec.get("alpn") if rec.get("ssl") == "direct" else None,
-        "client_cert": bool(rec.get("client_cert")),
-        "protocol": rec.get("protocol"),
-        "user": params.pop("user", None),
-        "database": params.pop("database", None),
-        "application_name": params.pop("application_name", None),
-        "options": params.pop("options", None),
-        "replication": params.pop("replication", None),
-        "password": rec.get("password"),
-        "result": rec.get("result", "?"),
-    }
-    for k in IGNORED_PARAMS:
-        params.pop(k, None)
-    out["other"] = ",".join("%s=%s" % kv for kv in sorted(params.items())) or None
-    out["_fallback_app"] = fallback_app
-    return out
-
-
 def normalise(records, reference):
     """Per-client records ready to compare with the reference (libpq 18's) records.
 
@@ -726,22 +256,6 @@ def normalise(records, reference):
         del r["_fallback_app"]
         out.append(r)
     return out
-
-
-def short(rec):
-    bits = [rec["listener"]]
-    if rec["gss"]:
-        bits.append("gss")
-    if rec["ssl"] != "-":
-        bits.append("ssl=%s%s" % (rec["ssl"], "+tls" if rec["tls"] else ""))
-    for k in ("sni", "alpn", "protocol", "user", "database", "application_name", "options",
-              "replication", "other", "password"):
-        if rec[k] not in (None, False) and not (k == "protocol" and rec[k] == "3.0"):
-            bits.append("%s=%s" % (k, rec[k]))
-    if rec["client_cert"]:
-        bits.append("cert")
-    bits.append("->" + rec["result"])
-    return " ".join(bits)
 
 
 def compare(result, unordered):
@@ -788,46 +302,6 @@ def find_libpq():
                            "psycopg_binary.libs", "libpq-*.so.5.*")
     found = sorted(glob.glob(pattern))
     return found[-1] if found else None
-
-
-def make_certs(shared):
-    d = os.path.join(shared, "certs")
-    os.makedirs(d)
-
-    def ossl(*a):
-        p = subprocess.run(["openssl"] + list(a), cwd=d, capture_output=True, text=True)
-        if p.returncode != 0:
-            raise HarnessError("openssl %s failed: %s" % (a[0], p.stderr))
-
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    for ca in ("ca", "other-ca"):
-        ossl("req", "-x509", *ec, "-keyout", ca + ".key", "-out", ca + ".crt", "-days", "3",
-             "-subj", "/CN=pgwait differential " + ca, "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    san = ",".join(["DNS:" + n for n in CERT_NAMES] + ["IP:" + i for i in CERT_IPS])
-    with open(os.path.join(d, "server.ext"), "w") as f:
-        f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,"
-                "keyEncipherment\nextendedKeyUsage=serverAuth\n" % san)
-    with open(os.path.join(d, "client.ext"), "w") as f:
-        f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                "extendedKeyUsage=clientAuth\n")
-    for name, cn in (("server", "h1"), ("client", "root")):
-        ossl("req", *ec, "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn)
-        ossl("x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", name + ".crt", "-days", "3", "-extfile", name + ".ext")
-    for f in os.listdir(d):
-        os.chmod(os.path.join(d, f), 0o600 if f.endswith(".key") else 0o644)
-    return d
-
-
-def write_hosts(shared):
-    lines = ["# pgwait differential test hosts"]
-    for name, addrs in HOSTS.items():
-        for a in addrs:
-            lines.append("%s %s" % (a, name))
-    with open(os.path.join(shared, "hosts"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.chmod(os.path.join(shared, "hosts"), 0o644)
 
 
 def main():

@@ -12,6 +12,7 @@ mod containers;
 mod credentials;
 mod dialects;
 mod differential;
+mod drivers;
 mod examples;
 mod fake;
 mod gate;
