@@ -218,7 +218,7 @@ def run_case(case, ctx):
 
 def worker_main(args):
     import drivers_corpus
-    peer.setup_namespace(args.shared)
+    peer.setup_namespace(args.shared, keep=[REPO])
     ctx = json.load(open(os.path.join(args.shared, "ctx.json")))
     by_name = {c.name: c for c in drivers_corpus.CASES}
     results = []

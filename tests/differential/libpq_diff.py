@@ -213,7 +213,7 @@ def setup_namespace(shared):
     """Inside `unshare --mount --net`: loopback up, our /etc/hosts, empty socket directories."""
     global LIBPQ_CHILD
     LIBPQ_CHILD = _child_source()
-    peer.setup_namespace(shared)
+    peer.setup_namespace(shared, keep=[REPO])
 
 
 def worker_main(args):

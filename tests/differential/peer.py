@@ -478,16 +478,31 @@ def write_files(case, tmp, home, certs):
 # The namespace, certificates, hosts file
 # ----------------------------------------------------------------------------------------------
 
-def setup_namespace(shared):
-    """Inside `unshare --mount --net`: loopback up, our /etc/hosts, empty socket directories."""
+def setup_namespace(shared, keep=()):
+    """Inside `unshare --mount --net`: loopback up, our /etc/hosts, empty socket directories.
+
+    The socket directories (/tmp among them) get an empty tmpfs each; a path the run needs that
+    lives under one of them (`keep`: a checkout in /tmp, its target/ with the venv, the drivers
+    and the binary) is bound back into the fresh tmpfs, so the run works wherever it is checked
+    out."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     subprocess.run(["mount", "--make-rprivate", "/"], check=True)
     subprocess.run(["mount", "--bind", os.path.join(shared, "hosts"), "/etc/hosts"], check=True)
-    for d in SOCKET_DIRS:
+    for n, d in enumerate(SOCKET_DIRS):
         real = os.path.realpath(d)
         if not os.path.isdir(real):
             raise HarnessError("socket directory %s missing" % real)
+        held = sorted({os.path.relpath(os.path.realpath(k), real).split(os.sep)[0]
+                       for k in keep if os.path.realpath(k).startswith(real + os.sep)})
+        saved = os.path.join(shared, "held-%d-%d" % (os.getpid(), n))
+        if held:
+            os.makedirs(saved, exist_ok=True)
+            subprocess.run(["mount", "--bind", real, saved], check=True)
         subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", real], check=True)
+        for top in held:
+            target = os.path.join(real, top)
+            os.makedirs(target, exist_ok=True)
+            subprocess.run(["mount", "--bind", os.path.join(saved, top), target], check=True)
 
 
 def make_certs(shared, hosts=None):
