@@ -204,9 +204,31 @@ fn connection_settings(
     let flags_name_connection = [Id::Host, Id::Port, Id::Username]
         .iter()
         .any(|id| connection_flag(opts, *id).is_some());
-    let vars_name_connection = CONNECTION_VARS.iter().any(|v| env.var_os(v).is_some());
+    let asked = match setting(opts, Id::Driver, env)? {
+        Some((name, source)) => match Driver::parse(&name) {
+            Some(driver) => Some(driver),
+            None => return Err(ConfigError::invalid(source, &name, DRIVER_NAMES)),
+        },
+        None => None,
+    };
+    // DATABASE_URL is the app's: a PG* variable hides it only for a driver that reads that
+    // variable (libpq's rule), not for one that never does (pgjdbc, Prisma, Npgsql, ...).
+    let candidate = env_string(env, "DATABASE_URL")?;
+    let url_driver = asked.or_else(|| {
+        candidate
+            .as_deref()
+            .and_then(dialect::recognise)
+            .map(|(d, _)| d)
+    });
+    let reads = |var: &str| match url_driver.map_or(EnvUse::Libpq, |d| dialect::behaviour(d).env) {
+        EnvUse::Libpq => true,
+        EnvUse::Only(vars) => vars.contains(&var),
+    };
+    let vars_name_connection = CONNECTION_VARS
+        .iter()
+        .any(|v| reads(v) && env.var_os(v).is_some());
     let url = match (dbname, flags_name_connection || vars_name_connection) {
-        (None, false) => env_string(env, "DATABASE_URL")?,
+        (None, false) => candidate,
         _ => None,
     };
     let string = match (dbname, &url) {
@@ -214,12 +236,9 @@ fn connection_settings(
         (None, Some(u)) => Some((u.as_str(), Origin::Env("DATABASE_URL"))),
         (None, None) => None,
     };
-    let dialect = match setting(opts, Id::Driver, env)? {
-        Some((name, source)) => match Driver::parse(&name) {
-            Some(Driver::Libpq) => None,
-            Some(driver) => Some((driver, Chosen::Asked)),
-            None => return Err(ConfigError::invalid(source, &name, DRIVER_NAMES)),
-        },
+    let dialect = match asked {
+        Some(Driver::Libpq) => None,
+        Some(driver) => Some((driver, Chosen::Asked)),
         None => string
             .and_then(|(text, _)| dialect::recognise(text))
             .map(|(driver, why)| (driver, Chosen::Recognised(why))),
@@ -227,11 +246,15 @@ fn connection_settings(
     let behaviour = dialect.map_or(dialect::LIBPQ, |(d, _)| dialect::behaviour(d));
     let mut settings = Settings::default();
     for (var, keyword) in conninfo::ENV_KEYWORDS {
-        let read = match behaviour.env {
-            EnvUse::Libpq => true,
-            EnvUse::Only(vars) => vars.contains(var),
+        // libpq reads an empty variable as set; the other drivers as absent.
+        let value = match behaviour.env {
+            EnvUse::Libpq => env_string(env, var)?,
+            EnvUse::Only(vars) if vars.contains(var) => {
+                env_string(env, var)?.filter(|v| !v.is_empty())
+            }
+            EnvUse::Only(_) => None,
         };
-        if let (true, Some(value)) = (read, env_string(env, var)?) {
+        if let Some(value) = value {
             settings.set(keyword, value, Origin::Env(var))?;
         }
     }

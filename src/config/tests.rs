@@ -491,3 +491,31 @@ fn max_lag_is_one_condition_checked_first_and_stable_reaches_the_wait() {
     assert_eq!(c.conditions, vec![Condition::MaxLag(want)]);
     assert_eq!(c.wait.stable, crate::policy::Stable::default());
 }
+
+#[test]
+fn database_url_is_the_apps_even_with_pg_variables_its_driver_never_reads() {
+    let url = "jdbc:postgresql://db:6000/app?user=u";
+    // pgjdbc reads no PGUSER/PGHOST: the app uses its URL, and so does pgwait.
+    let c = build_with(
+        &[],
+        &[("DATABASE_URL", url), ("PGUSER", "x"), ("PGHOST", "other")],
+    )
+    .unwrap();
+    assert_eq!(endpoint(&c), "db:6000");
+    assert_eq!(c.targets[0].conn.user, "u");
+    // libpq reads them, so they still win over DATABASE_URL for a libpq string.
+    let c = build_with(
+        &[],
+        &[("DATABASE_URL", "postgres://db/app"), ("PGHOST", "other")],
+    )
+    .unwrap();
+    assert_eq!(endpoint(&c), "other:5432");
+    // Empty variables are absent to the other drivers (libpq reads them as set).
+    let c = build_with(
+        &["--driver", "pgx", "-d", "postgres://u@db/app"],
+        &[("PGSSLMODE", ""), ("PGPORT", "")],
+    )
+    .unwrap();
+    assert_eq!(endpoint(&c), "db:5432");
+    assert!(build_with(&["-d", "postgres://u@db/app"], &[("PGSSLMODE", "")]).is_err());
+}

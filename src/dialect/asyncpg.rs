@@ -91,6 +91,9 @@ fn dsn(rest: &str) -> Result<Reading, String> {
     let mut params: Vec<(String, String)> = Vec::new();
     for (k, v) in query_pairs(query) {
         let v = v.ok_or("a query parameter has no \"=\" (asyncpg: bad query field)")?;
+        if v.is_empty() {
+            continue; // parse_qs drops blank values
+        }
         let (k, v) = (
             form_decode(k).ok_or_else(bad)?,
             form_decode(v).ok_or_else(bad)?,
@@ -99,19 +102,28 @@ fn dsn(rest: &str) -> Result<Reading, String> {
         params.push((k, v));
     }
     let param = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
-    if hostspec.is_empty() {
-        if let Some(h) = param("host") {
-            reading.set("host", h);
+    // The URL's hosts (each piece %-decoded after the split), else ?host= (already decoded),
+    // both through _parse_hostlist: "h:port" items carry their own ports.
+    let (hosts, ports) = match (hostspec.is_empty(), param("host")) {
+        (false, _) => {
+            let (hosts, ports) = host_list(hostspec);
+            let decode = |v: Vec<String>| {
+                v.iter()
+                    .map(|s| percent_decode(s).ok_or_else(bad))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            (decode(hosts)?, decode(ports)?)
         }
-        if let Some(p) = param("port") {
-            reading.set("port", p);
-        }
-    } else {
-        let (hosts, ports) = host_list(&percent_decode(hostspec).ok_or_else(bad)?);
+        (true, Some(h)) => host_list(&h),
+        (true, None) => (Vec::new(), Vec::new()),
+    };
+    if !hosts.is_empty() {
         reading.set("host", hosts.join(","));
-        if ports.iter().any(|p| !p.is_empty()) {
-            reading.set("port", ports.join(","));
-        }
+    }
+    if ports.iter().any(|p| !p.is_empty()) {
+        reading.set("port", ports.join(","));
+    } else if let (true, Some(p)) = (hostspec.is_empty(), param("port")) {
+        reading.set("port", p);
     }
     if !path.is_empty() {
         reading.set("dbname", percent_decode(path).ok_or_else(bad)?);
@@ -121,6 +133,8 @@ fn dsn(rest: &str) -> Result<Reading, String> {
     for (key, value) in &params {
         match key.as_str() {
             "host" | "port" | "dbname" | "database" => {}
+            // The URL's user information wins over the query's.
+            "user" | "password" if reading.pairs.iter().any(|(k, _)| k == key) => {}
             "sslmode" => reading.set("sslmode", ssl_mode(value)?),
             "target_session_attrs" => reading.set(key, attrs(value)?),
             k if CONSUMED.contains(&k) => reading.set(k, value.clone()),

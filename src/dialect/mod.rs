@@ -302,7 +302,8 @@ pub fn behaviour(driver: Driver) -> Behaviour {
             verify: Verify::NotWhenOptional,
             roots: Roots::HomeFile,
             failover: Failover::Libpq,
-            default_host: None,
+            // Without PGHOST asyncpg tries these in turn (connect_utils.py _parse_connect_dsn_and_args).
+            default_host: Some("/run/postgresql,/var/run/postgresql,/tmp,/private/tmp,localhost"),
             passfile: true,
             addresses: Addresses::AllAsResolved,
             user_from_env: false,

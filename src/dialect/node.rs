@@ -17,6 +17,18 @@ pub fn read(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Reading,
         }
         return Ok(reading);
     }
+    if let Some(path) = text
+        .strip_prefix("socket:")
+        .filter(|p| !p.starts_with("//"))
+    {
+        // socket:/dir?db=name
+        let (dir, query) = path.split_once('?').unwrap_or((path, ""));
+        reading.set("host", decode_uri(dir));
+        if let Some((_, db)) = last_wins(query).into_iter().find(|(k, _)| k == "db") {
+            reading.set("dbname", db);
+        }
+        return Ok(reading);
+    }
     let Some((scheme, rest)) = text.split_once("://") else {
         // A bare word is a database name; TLS as PGSSLMODE says (off without it).
         reading.set("dbname", decode_uri(text));
@@ -53,6 +65,10 @@ pub fn read(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Reading,
     let (host, port) = split_host_port(hostport)?;
     let host = match param("host") {
         Some(h) => h.to_string(),
+        // An encoded socket directory in the host's place: postgres://%2Fvar%2Frun%2Fpostgresql/db
+        None if host.to_ascii_lowercase().starts_with("%2f") => {
+            percent_decode(&host).unwrap_or_else(|| host.clone())
+        }
         None => host.to_ascii_lowercase(),
     };
     if host.contains(',') {

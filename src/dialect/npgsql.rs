@@ -76,11 +76,30 @@ const KEYWORDS: &[(&str, Option<&str>)] = &[
     ("LOG PARAMETERS", None),
     ("MULTIPLEXING", None),
     ("CHANNEL BINDING", None),
+    ("TCP KEEPALIVE TIME", None),
+    ("TCP KEEPALIVE INTERVAL", None),
+    ("SOCKET RECEIVE BUFFER SIZE", None),
+    ("SOCKET SEND BUFFER SIZE", None),
+    ("SSL NEGOTIATION", None),
+    ("GSS ENCRYPTION MODE", None),
+    ("REQUIRE AUTH", None),
+    ("CHECK CERTIFICATE REVOCATION", None),
+    ("KRBSRVNAME", None),
+    ("LOAD BALANCE TIMEOUT", None),
+    ("INCLUDE FAILED BATCHED COMMAND", None),
+    ("ARRAY NULLABILITY MODE", None),
+    ("LOAD TABLE COMPOSITES", None),
+    ("REPLICATION MODE", Some("replication")),
 ];
 
+/// A keyword as Npgsql matches it: the display name with its spaces, or the property name
+/// (the display name without them, or a listed alias such as MaxPoolSize).
 fn keyword(key: &str) -> Option<Option<&'static str>> {
     let upper = key.trim().to_ascii_uppercase();
-    KEYWORDS.iter().find(|(k, _)| *k == upper).map(|(_, m)| *m)
+    KEYWORDS
+        .iter()
+        .find(|(k, _)| *k == upper || (!upper.contains(' ') && k.replace(' ', "") == upper))
+        .map(|(_, m)| *m)
 }
 
 /// A `Key=Value;` string whose first key is an Npgsql keyword (and is no URL).
@@ -96,8 +115,10 @@ pub fn read(text: &str) -> Result<Reading, String> {
     let mut values: Vec<(&'static str, String)> = Vec::new();
     for (key, value) in pairs(text)? {
         let mapped = keyword(&key).ok_or_else(|| {
+            // Letters and spaces only: an unquoted ";" in a password can make a piece of it look
+            // like a keyword, and such pieces usually hold digits or symbols.
             let shown =
-                if key.len() <= 40 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ') {
+                if key.len() <= 40 && key.chars().all(|c| c.is_ascii_alphabetic() || c == ' ') {
                     format!("\"{}\"", key.trim())
                 } else {
                     "a keyword (not shown)".into()
@@ -167,8 +188,13 @@ pub fn read(text: &str) -> Result<Reading, String> {
     let secs: u32 = timeout
         .trim()
         .parse()
-        .map_err(|_| "Timeout is not a whole number of seconds (ArgumentException)".to_string())?;
-    reading.set("connect_timeout", secs.min(1024).to_string());
+        .ok()
+        .filter(|s| *s <= 1024)
+        .ok_or("Timeout is not a whole number of seconds from 0 to 1024 (ArgumentException)")?;
+    reading.set("connect_timeout", secs.to_string());
+    if get("replication").is_some() {
+        return Err("a replication connection is not a readiness check".into());
+    }
     if let Some(attrs) = get("target_session_attrs") {
         let attrs = match attrs.to_ascii_lowercase().as_str() {
             "prefer-primary" => "any".to_string(),

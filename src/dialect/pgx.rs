@@ -87,7 +87,8 @@ pub fn read(text: &str) -> Result<Reading, String> {
                 reading.set(key, attrs);
             }
             k if TUNING.contains(&k) => {}
-            "application_name" => reading.set(key, value.clone()),
+            // Startup parameters libpq also sends by these names.
+            "application_name" | "options" => reading.set(key, value.clone()),
             _ if CONSUMED.contains(&key) => {}
             // Sent at startup: the server accepts a setting it knows and rejects any other,
             // exactly as it does the app's connection.
@@ -125,15 +126,13 @@ fn url(text: &str) -> Result<Vec<(String, String)>, String> {
     }
     let (host_list, port_list) = hosts_and_ports(hosts)?;
     if !host_list.is_empty() {
-        let ports: Vec<&str> = (0..host_list.len())
-            .map(|i| {
-                port_list
-                    .get(i)
-                    .or(port_list.first())
-                    .map_or("5432", String::as_str)
-            })
-            .collect();
         out.push(("host".into(), host_list.join(",")));
+    }
+    // A port only where written; one serves every host; none leaves PGPORT or 5432.
+    if let Some(first) = port_list.first() {
+        let ports: Vec<&str> = (0..host_list.len().max(1))
+            .map(|i| port_list.get(i).unwrap_or(first).as_str())
+            .collect();
         out.push(("port".into(), ports.join(",")));
     }
     let db = path.trim_start_matches('/');

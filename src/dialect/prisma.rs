@@ -106,9 +106,13 @@ pub fn read(text: &str) -> Result<Reading, String> {
             reading.set(key, v);
         }
     }
-    let schema = param("schema").unwrap_or("public");
-    reading
-        .settings
-        .push(("search_path".into(), format!("\"{schema}\"")));
+    // With pgbouncer=true Prisma sets the schema by a SET after login, not at startup (a pooler
+    // may refuse startup options); a schema that does not exist never fails the login either way.
+    if param("pgbouncer") != Some("true") {
+        let schema = param("schema").unwrap_or("public");
+        reading
+            .settings
+            .push(("search_path".into(), format!("\"{schema}\"")));
+    }
     Ok(reading)
 }

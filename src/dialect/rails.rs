@@ -79,18 +79,36 @@ pub fn read(text: &str) -> Result<Reading, String> {
         };
         let value =
             percent_decode(value).ok_or_else(|| invalid("a %-escape in the query is malformed"))?;
+        // Query keys Rails merges over the URL's parts (7+): username, password, host, port,
+        // database. A query user/dbname does not displace them: postgresql_connection renames
+        // username → user and database → dbname over whatever the query said.
+        let displaces = matches!(key, "username" | "password" | "host" | "port" | "database");
         let key = match key {
             "username" => "user",
             "database" => "dbname",
             k => k,
         };
+        let from_url = url_parts.iter().any(|(k, _)| *k == key);
         match key {
+            "user" | "dbname" if from_url && !displaces => {}
+            // The pg gem reads it with to_i (leading digits, else 0 = no limit), at least 2 s.
+            "connect_timeout" => {
+                let digits: String = value
+                    .trim_start()
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                let secs: u64 = digits.parse().unwrap_or(0);
+                let secs = if secs == 0 { 0 } else { secs.max(2) };
+                reading.set(key, secs.to_string());
+                query_keys.push(key.to_string());
+            }
             // Run as SQL right after login: a bad value fails the app's connect, so the
             // server gets to judge it at startup here.
             "encoding" => reading.settings.push(("client_encoding".into(), value)),
             "schema_search_path" => reading.settings.push(("search_path".into(), value)),
             "min_messages" => reading.settings.push(("client_min_messages".into(), value)),
-            k if is_libpq_keyword(k) => {
+            k if is_libpq_keyword(k) && (displaces || !from_url) => {
                 query_keys.push(k.to_string());
                 reading.set(k, value);
             }

@@ -99,6 +99,8 @@ fn node_postgres_urls_from_its_docs() {
             ("socket://user:pass@/var/run/pgsql?db=app", Ok("dbname=app host=/var/run/pgsql password=pass user=user")),
             ("/var/run/pgsql mydb", Ok("dbname=mydb host=/var/run/pgsql")),
             ("salesdata", Ok("dbname=salesdata sslmode=disable")),
+            ("socket:/var/run/pgsql?db=app", Ok("dbname=app host=/var/run/pgsql")),
+            ("postgres://u@%2Fvar%2Frun%2Fpostgresql/app", Ok("dbname=app host=/var/run/postgresql sslmode=disable user=u")),
             // An IP host: Node checks the chain, not the name.
             ("postgres://u:p@10.0.0.5/app?sslmode=verify-full", Ok("dbname=app host=10.0.0.5 password=p sslmode=verify-ca user=u")),
             // Any scheme is PostgreSQL to node-postgres; the host is lower-cased; %2F stays.
@@ -122,17 +124,19 @@ fn pgx_urls_from_its_docs() {
             ("user=jack password=secret host=pg.example.com port=5432 dbname=mydb sslmode=verify-ca", Ok("dbname=mydb host=pg.example.com password=secret port=5432 sslmode=verify-ca user=jack")),
             ("postgres://jack:secret@foo.example.com:5432,bar.example.com:5432/mydb", Ok("dbname=mydb host=foo.example.com,bar.example.com password=secret port=5432,5432 user=jack")),
             ("postgres://jack:secret@pg.example.com:5432/mydb?sslmode=verify-ca&pool_max_conns=10", Ok("dbname=mydb host=pg.example.com password=secret port=5432 sslmode=verify-ca user=jack")),
-            ("postgres://u:p@db/app?pool_max_conns=10&pool_min_conns=2", Ok("dbname=app host=db password=p port=5432 user=u")),
+            ("postgres://u:p@db/app?pool_max_conns=10&pool_min_conns=2", Ok("dbname=app host=db password=p user=u")),
             // A port only where written serves every host.
             ("postgres://u:p@h1,h2:5433/app", Ok("dbname=app host=h1,h2 password=p port=5433,5433 user=u")),
             // Unknown keys are startup settings; the server judges them.
-            ("postgres://u:p@db/app?search_path=app&statement_timeout=5s&application_name=api", Ok("-c search_path=app -c statement_timeout=5s application_name=api dbname=app host=db password=p port=5432 user=u")),
-            ("postgres://u:p@db/app?ssl=true", Ok("-c ssl=true dbname=app host=db password=p port=5432 user=u")),
+            ("postgres://u:p@db/app?search_path=app&statement_timeout=5s&application_name=api", Ok("-c search_path=app -c statement_timeout=5s application_name=api dbname=app host=db password=p user=u")),
+            ("postgres://u:p@db/app?ssl=true", Ok("-c ssl=true dbname=app host=db password=p user=u")),
             // The first of a repeated key wins; query parts beat the authority.
-            ("postgres://u:p@db/app?user=a&user=b", Ok("dbname=app host=db password=p port=5432 user=a")),
+            ("postgres://u:p@db/app?user=a&user=b", Ok("dbname=app host=db password=p user=a")),
             ("postgres://u:p@db/app?sslmode=no-verify", Err("sslmode is not one of")),
             ("postgres://:SECRET@db/app", Err("empty user name")),
             ("postgres://u:p@db/app?sslrootcert=system", Err("sslrootcert=system")),
+            // No port written: PGPORT or 5432 decide; options is a startup parameter.
+            ("postgres://u@db/app?options=-c%20search_path%3Dx", Ok("dbname=app host=db options=-c search_path=x user=u")),
         ],
     );
 }
@@ -154,6 +158,10 @@ fn asyncpg_and_sqlalchemy_urls_from_their_docs() {
             // A trap: asyncpg has no connect_timeout key, so the server gets it as a setting.
             ("postgresql://u:p@h/db?connect_timeout=10", Ok("-c connect_timeout=10 dbname=db host=h password=p user=u")),
             ("postgresql://u:p@h/db?a", Err("no \"=\"")),
+            // The URL's user beats ?user=; ?host=h:port is a host list item; blank values drop.
+            ("postgresql://u@h/db?user=other&sslmode=", Ok("dbname=db host=h user=u")),
+            ("postgresql://u@/db?host=10.0.0.5:6000", Ok("dbname=db host=10.0.0.5 port=6000 user=u")),
+            ("postgresql://u@%2Ftmp%2Fpg:6000/db", Ok("dbname=db host=/tmp/pg port=6000 user=u")),
             ("postgresql://u:p@h/db?sslmode=Require", Err("sslmode is not one of")),
             // SQLAlchemy's postgresql+asyncpg://: query keys are asyncpg.connect() arguments.
             ("postgresql+asyncpg://u:p@db/app?ssl=require", Ok("dbname=app host=db password=p sslmode=require user=u")),
@@ -183,6 +191,9 @@ fn rails_urls_from_the_rails_guides() {
             ("POSTGRES://u:p+q@db/app", Ok("dbname=app host=db password=p+q user=u")),
             ("postgresql://u:p@db/app?schema_search_path=app,public&reaping_frequency=10", Ok("-c search_path=app,public dbname=app host=db password=p user=u")),
             ("postgres://u:SECRET@h1,h2/app", Err("URI::InvalidURIError")),
+            // username/database win over ?user=/?dbname=; the pg gem's to_i connect_timeout.
+            ("postgres://a@h/db?user=b&dbname=other&connect_timeout=abc", Ok("connect_timeout=0 dbname=db host=h user=a")),
+            ("postgres://a@h/db?connect_timeout=1", Ok("connect_timeout=2 dbname=db host=h user=a")),
             ("postgres://u:p@db_1/app", Err("\"_\"")),
             ("mysql://u:p@db/app", Err("AdapterNotSpecified")),
         ],
@@ -200,7 +211,7 @@ fn prisma_urls_from_prismas_docs() {
             ("postgresql://USER:PASSWORD@localhost/database?host=/var/run/postgresql/", Ok("-c search_path=\"public\" connect_timeout=5 dbname=database host=/var/run/postgresql/ password=PASSWORD sslmode=prefer user=USER")),
             ("postgres://USER:PASSWORD@db.prisma.io:5432/?sslmode=require", Ok("-c search_path=\"public\" connect_timeout=5 dbname= host=db.prisma.io password=PASSWORD port=5432 sslmode=require user=USER")),
             ("postgresql://u:p@ec2-46-137-91-216.eu-west-1.compute.amazonaws.com:5432/d50rgmkqi2ipus?schema=hello-prisma", Ok("-c search_path=\"hello-prisma\" connect_timeout=5 dbname=d50rgmkqi2ipus host=ec2-46-137-91-216.eu-west-1.compute.amazonaws.com password=p port=5432 sslmode=prefer user=u")),
-            ("postgresql://u:p@h:5432/db?pgbouncer=true", Ok("-c search_path=\"public\" connect_timeout=5 dbname=db host=h password=p port=5432 sslmode=prefer user=u")),
+            ("postgresql://u:p@h:5432/db?pgbouncer=true", Ok("connect_timeout=5 dbname=db host=h password=p port=5432 sslmode=prefer user=u")),
             ("postgresql://u:p@[2001:db8:1234::ffff]:5432/dbname", Ok("-c search_path=\"public\" connect_timeout=5 dbname=dbname host=2001:db8:1234::ffff password=p port=5432 sslmode=prefer user=u")),
             ("postgresql://u:p@h/db?sslmode=require&sslaccept=strict", Ok("-c search_path=\"public\" connect_timeout=5 dbname=db host=h password=p sslmode=verify-full user=u")),
             // verify-full is not a Prisma sslmode: silently prefer (and unverified).
@@ -232,6 +243,9 @@ fn npgsql_strings_from_npgsql_docs() {
             ("Username=u;Password=SECRET", Err("Host is required")),
             ("Host=db;Usrname=u", Err("\"Usrname\" is not an Npgsql keyword")),
             ("Host=db;Password=SECRET;Pooling", Err("no \"=\"")),
+            ("Host=db;Username=u;Tcp Keepalive Time=30;MaxPoolSize=10;SslMode=Disable", Ok("connect_timeout=15 host=db sslmode=disable user=u")),
+            ("Host=db;Username=u;Timeout=2000", Err("from 0 to 1024")),
+            ("Host=db;Password=ab;Pa55=x", Err("a keyword (not shown)")),
         ],
     );
 }

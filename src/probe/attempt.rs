@@ -67,6 +67,19 @@ enum Next {
 /// The driver's rule over libpq's (`--driver`): pgjdbc and Npgsql try the next host after any
 /// failure, pgx after any but a rejected login.
 fn with_failover(next: Next, failover: Failover, failure: &Failure) -> Next {
+    // pgx resolves every host first: one name that does not resolve fails the whole connect.
+    let unresolved = matches!(
+        failure,
+        Failure::Io {
+            phase: Phase::Resolve,
+            ..
+        } | Failure::TimedOut {
+            phase: Phase::Resolve
+        }
+    );
+    if failover == Failover::AnyButLogin && unresolved {
+        return Next::Stop;
+    }
     match (failover, next) {
         (_, Next::Address | Next::Host) | (Failover::Libpq, _) => next,
         (Failover::AnyButLogin, _) if crate::classify::classify(failure) == Class::Auth => next,
