@@ -19,6 +19,18 @@ const LIBPQ_FACTORIES: [&str; 2] = [
     "org.postgresql.ssl.LibPQFactory",
     "org.postgresql.ssl.jdbc4.LibPQFactory",
 ];
+/// Integer properties read during connect (PGProperty.getInt: a bad value is 22023).
+const INTEGERS: [&str; 8] = [
+    "socketTimeout",
+    "cancelSignalTimeout",
+    "hostRecheckSeconds",
+    "receiveBufferSize",
+    "sendBufferSize",
+    "sslResponseTimeout",
+    "gssResponseTimeout",
+    "prepareThreshold",
+];
+
 const NON_VALIDATING: &str = "org.postgresql.ssl.NonValidatingFactory";
 
 const NO_USERINFO: &str = "pgjdbc reads no user:password@ in a URL (the app would look the whole text up as a host name): give ?user=…&password=…";
@@ -121,6 +133,14 @@ pub fn read(text: &str) -> Result<Reading, String> {
     if prop("loadBalanceHosts").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         reading.set("load_balance_hosts", "random");
     }
+    // Integer properties pgjdbc reads while connecting: anything else fails its connect (22023).
+    for key in INTEGERS {
+        if prop(key).is_some_and(|v| v.trim().parse::<i32>().is_err()) {
+            return Err(format!(
+                "\"{key}\" must be a whole number (pgjdbc refuses the connection otherwise)"
+            ));
+        }
+    }
     // connectTimeout: whole seconds, 10 by default (a decimal is an error in pgjdbc).
     let timeout = prop("connectTimeout").unwrap_or("10");
     let secs: i64 = timeout
@@ -215,8 +235,10 @@ fn tls<'a>(reading: &mut Reading, prop: &impl Fn(&str) -> Option<&'a str>) -> Re
 fn target(value: &str) -> Result<&'static str, String> {
     Ok(match value {
         "any" => "any",
-        "primary" | "master" => "primary",
-        "secondary" | "slave" => "standby",
+        // pgjdbc's primary is "not a hot standby and transaction_read_only off"
+        // (ConnectionFactoryImpl.isPrimary): libpq's read-write, and its opposite read-only.
+        "primary" | "master" => "read-write",
+        "secondary" | "slave" => "read-only",
         "preferSecondary" | "preferSlave" => "prefer-standby",
         // preferPrimary: primaries first, then any server; a gate that accepts any is the
         // closest libpq can say (a standby only when no primary answers).

@@ -45,6 +45,9 @@ pub fn read(text: &str) -> Result<Reading, String> {
         }
     }
     let (host, port) = host_port(hostport)?;
+    if userinfo.is_some() && host.is_empty() {
+        return Err(invalid("user information without a host"));
+    }
     if host.contains(',') {
         return Err(invalid(
             "a host list (h1,h2) is not a host name; Rails takes ?host=h1,h2",

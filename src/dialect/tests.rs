@@ -61,11 +61,11 @@ fn jdbc_urls_from_pgjdbc_docs() {
             ("jdbc:postgresql://[::1]:5740/accounting", Ok("connect_timeout=10 dbname=accounting host=::1 port=5740 sslmode=prefer")),
             ("jdbc:postgresql://localhost/test?user=fred&password=secret&ssl=true", Ok("connect_timeout=10 dbname=test host=localhost password=secret port=5432 sslmode=verify-full user=fred")),
             ("jdbc:postgresql://localhost:5432/postgres?options=-c%20search_path=test,public,pg_catalog%20-c%20statement_timeout=90000", Ok("connect_timeout=10 dbname=postgres host=localhost options=-c search_path=test,public,pg_catalog -c statement_timeout=90000 port=5432 sslmode=prefer")),
-            ("jdbc:postgresql://node1,node2,node3/accounting?targetServerType=primary", Ok("connect_timeout=10 dbname=accounting host=node1,node2,node3 port=5432,5432,5432 sslmode=prefer target_session_attrs=primary")),
+            ("jdbc:postgresql://node1,node2,node3/accounting?targetServerType=primary", Ok("connect_timeout=10 dbname=accounting host=node1,node2,node3 port=5432,5432,5432 sslmode=prefer target_session_attrs=read-write")),
             ("jdbc:postgresql://node1,node2,node3/accounting?targetServerType=preferSecondary&loadBalanceHosts=true", Ok("connect_timeout=10 dbname=accounting host=node1,node2,node3 load_balance_hosts=random port=5432,5432,5432 sslmode=prefer target_session_attrs=prefer-standby")),
             ("jdbc:postgresql://localhost:5432/test?prepareThreshold=3", Ok("connect_timeout=10 dbname=test host=localhost port=5432 sslmode=prefer")),
             // The example: a host list, credentials in the query, ssl=true.
-            ("jdbc:postgresql://db1:5432,db2:5432/app?user=u&password=p&targetServerType=primary&ssl=true", Ok("connect_timeout=10 dbname=app host=db1,db2 password=p port=5432,5432 sslmode=verify-full target_session_attrs=primary user=u")),
+            ("jdbc:postgresql://db1:5432,db2:5432/app?user=u&password=p&targetServerType=primary&ssl=true", Ok("connect_timeout=10 dbname=app host=db1,db2 password=p port=5432,5432 sslmode=verify-full target_session_attrs=read-write user=u")),
             // ssl=false is prefer in pgjdbc, not "no TLS"; query values are form-decoded.
             ("jdbc:postgresql://h/db?ssl=false&password=se%2Bcret+x", Ok("connect_timeout=10 dbname=db host=h password=se+cret x port=5432 sslmode=prefer")),
             ("jdbc:postgresql://h/db?currentSchema=app&connectTimeout=3&ApplicationName=svc", Ok("-c search_path=app application_name=svc connect_timeout=3 dbname=db host=h port=5432 sslmode=prefer")),
@@ -76,6 +76,7 @@ fn jdbc_urls_from_pgjdbc_docs() {
             ("jdbc:postgresql://h/db?sslmode=sometimes", Err("Invalid sslmode value")),
             ("jdbc:postgresql://h/db?targetServerType=Primary", Err("Invalid targetServerType")),
             ("jdbc:postgresql://h/db?connectTimeout=1.5", Err("whole number")),
+            ("jdbc:postgresql://h/db?socketTimeout=1.5", Err("whole number")),
             ("jdbc:postgresql://h/db?sslfactory=com.example.Factory", Err("Java class")),
             ("jdbc:postgresql://h/db?ssl=true&sslfactory=org.postgresql.ssl.NonValidatingFactory", Ok("connect_timeout=10 dbname=db host=h port=5432 sslmode=require")),
         ],
@@ -196,6 +197,7 @@ fn rails_urls_from_the_rails_guides() {
             ("postgres://a@h/db?connect_timeout=1", Ok("connect_timeout=2 dbname=db host=h user=a")),
             ("postgres://u:p@db_1/app", Err("\"_\"")),
             ("mysql://u:p@db/app", Err("AdapterNotSpecified")),
+            ("postgres://u:SECRET@/app", Err("without a host")),
         ],
     );
 }
