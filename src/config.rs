@@ -331,6 +331,7 @@ fn apply_behaviour(conn: &mut ConnParams, dialect: Dialect) {
     conn.failover = behaviour.failover;
     conn.addresses = behaviour.addresses;
     conn.plain_reconnects = behaviour.plain_reconnects;
+    conn.tls_on_sockets = behaviour.tls_on_sockets;
     if !behaviour.passfile {
         conn.passfile = None;
     }

@@ -524,6 +524,8 @@ pub struct ConnParams {
     /// `prefer`: after the server refuses TLS ('N'), connect again for plain text (pgx) rather
     /// than go on over the same connection (libpq).
     pub plain_reconnects: bool,
+    /// Ask for TLS over Unix sockets too (node-postgres, Npgsql); libpq never does.
+    pub tls_on_sockets: bool,
 }
 
 /// The machine facts libpq's defaults depend on.

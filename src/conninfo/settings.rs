@@ -188,6 +188,7 @@ impl Settings {
             failover: super::Failover::Libpq,
             addresses: super::Addresses::AllAsResolved,
             plain_reconnects: false,
+            tls_on_sockets: false,
         })
     }
 

@@ -200,6 +200,8 @@ pub struct Behaviour {
     pub user_from_env: bool,
     /// `prefer`: a new connection for plain text after the server refuses TLS (pgx).
     pub plain_reconnects: bool,
+    /// Asks for TLS over a Unix socket too (node-postgres, Npgsql).
+    pub tls_on_sockets: bool,
 }
 
 /// libpq's own behaviour.
@@ -213,6 +215,7 @@ pub const LIBPQ: Behaviour = Behaviour {
     addresses: Addresses::AllAsResolved,
     user_from_env: false,
     plain_reconnects: false,
+    tls_on_sockets: false,
 };
 
 /// Each driver's behaviour (docs/drivers.md cites the source of each).
@@ -230,6 +233,7 @@ pub fn behaviour(driver: Driver) -> Behaviour {
             addresses: Addresses::FirstIpv4First,
             user_from_env: false,
             plain_reconnects: false,
+            tls_on_sockets: false,
         },
         Driver::NodePostgres => Behaviour {
             env: EnvUse::Only(&[
@@ -251,6 +255,7 @@ pub fn behaviour(driver: Driver) -> Behaviour {
             addresses: Addresses::AllAsResolved,
             user_from_env: true,
             plain_reconnects: false,
+            tls_on_sockets: true,
         },
         Driver::Pgx => Behaviour {
             env: EnvUse::Only(&[
@@ -278,6 +283,7 @@ pub fn behaviour(driver: Driver) -> Behaviour {
             addresses: Addresses::AllIpv4First,
             user_from_env: false,
             plain_reconnects: true,
+            tls_on_sockets: false,
         },
         Driver::Asyncpg => Behaviour {
             env: EnvUse::Only(&[
@@ -308,6 +314,7 @@ pub fn behaviour(driver: Driver) -> Behaviour {
             addresses: Addresses::AllAsResolved,
             user_from_env: false,
             plain_reconnects: false,
+            tls_on_sockets: false,
         },
         Driver::Prisma => Behaviour {
             env: EnvUse::Only(&[]),
@@ -319,6 +326,7 @@ pub fn behaviour(driver: Driver) -> Behaviour {
             addresses: Addresses::AllAsResolved,
             user_from_env: false,
             plain_reconnects: false,
+            tls_on_sockets: false,
         },
         Driver::Npgsql => Behaviour {
             env: EnvUse::Only(&[
@@ -339,6 +347,7 @@ pub fn behaviour(driver: Driver) -> Behaviour {
             addresses: Addresses::AllAsResolved,
             user_from_env: false,
             plain_reconnects: false,
+            tls_on_sockets: true,
         },
     }
 }

@@ -15,6 +15,7 @@ pub fn read(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Reading,
         if let Some(db) = words.next().filter(|d| !d.is_empty()) {
             reading.set("dbname", db);
         }
+        set_tls(&mut reading, tls(&|_| None, env)?, "");
         return Ok(reading);
     }
     if let Some(path) = text
@@ -27,6 +28,7 @@ pub fn read(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Reading,
         if let Some((_, db)) = last_wins(query).into_iter().find(|(k, _)| k == "db") {
             reading.set("dbname", db);
         }
+        set_tls(&mut reading, tls(&|_| None, env)?, "");
         return Ok(reading);
     }
     let Some((scheme, rest)) = text.split_once("://") else {
@@ -56,10 +58,12 @@ pub fn read(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Reading,
     let params = last_wins(query);
     let param = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.as_str());
     if scheme.eq_ignore_ascii_case("socket") {
+        // pg-connection-string returns before any ssl key is read: PGSSLMODE decides.
         reading.set("host", decode_uri(&format!("/{path}")));
         if let Some(db) = param("db") {
             reading.set("dbname", db);
         }
+        set_tls(&mut reading, tls(&|_| None, env)?, "");
         return Ok(reading);
     }
     let (host, port) = split_host_port(hostport)?;

@@ -97,10 +97,10 @@ fn node_postgres_urls_from_its_docs() {
             ("postgres://u:p@db/app?sslmode=no-verify", Ok("dbname=app host=db password=p sslmode=require user=u")),
             ("postgres://u:p@db/app?ssl=0", Ok("dbname=app host=db password=p sslmode=disable user=u")),
             ("postgres://someuser:somepassword@somehost:381/somedatabase", Ok("dbname=somedatabase host=somehost password=somepassword port=381 sslmode=disable user=someuser")),
-            ("socket://user:pass@/var/run/pgsql?db=app", Ok("dbname=app host=/var/run/pgsql password=pass user=user")),
-            ("/var/run/pgsql mydb", Ok("dbname=mydb host=/var/run/pgsql")),
+            ("socket://user:pass@/var/run/pgsql?db=app", Ok("dbname=app host=/var/run/pgsql password=pass sslmode=disable user=user")),
+            ("/var/run/pgsql mydb", Ok("dbname=mydb host=/var/run/pgsql sslmode=disable")),
             ("salesdata", Ok("dbname=salesdata sslmode=disable")),
-            ("socket:/var/run/pgsql?db=app", Ok("dbname=app host=/var/run/pgsql")),
+            ("socket:/var/run/pgsql?db=app", Ok("dbname=app host=/var/run/pgsql sslmode=disable")),
             ("postgres://u@%2Fvar%2Frun%2Fpostgresql/app", Ok("dbname=app host=/var/run/postgresql sslmode=disable user=u")),
             // An IP host: Node checks the chain, not the name.
             ("postgres://u:p@10.0.0.5/app?sslmode=verify-full", Ok("dbname=app host=10.0.0.5 password=p sslmode=verify-ca user=u")),

@@ -247,8 +247,11 @@ impl PgProbe {
         deadline: Instant,
     ) -> Result<Answer, Failed> {
         let session = |transport| self.session(endpoint, route, attrs, (plan, deadline), transport);
+        // libpq never asks for TLS over a Unix socket; node-postgres and Npgsql do (the server
+        // answers 'N', so their require fails and their prefer goes on in plain text).
         let tls = match (&self.tls, route) {
             (Some(tls), Route::Tcp(_)) => tls,
+            (Some(tls), Route::Unix(_)) if self.params.tls_on_sockets => tls,
             _ => return session(Transport::Plain).await,
         };
         let required = Transport::Tls {

@@ -129,3 +129,27 @@ fn each_driver_moves_on_to_the_next_host_by_its_own_rule() {
         assert_eq!(out.status.code(), *code, "{driver}: {}", stderr_of(&out));
     }
 }
+
+/// node-postgres and Npgsql ask for TLS over a Unix socket too, where the server has none: their
+/// require fails there (libpq never asks, so its require works over a socket).
+#[test]
+fn tls_over_a_unix_socket_is_asked_for_as_the_driver_asks() {
+    let mut cluster = Cluster::new("");
+    cluster.start_ready();
+    let (dir, port) = (cluster.socket_dir.display().to_string(), cluster.port);
+    let npgsql = |mode: &str| {
+        format!("Host={dir};Port={port};Username={TRUST_USER};Database=postgres;SSL Mode={mode}")
+    };
+    let out = run("npgsql", &npgsql("Require"));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("does not support TLS"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = run("npgsql", &npgsql("Prefer"));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let libpq = format!("host={dir} port={port} user={TRUST_USER} dbname=postgres sslmode=require");
+    let out = run("libpq", &libpq);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+}
