@@ -67,19 +67,6 @@ enum Next {
 /// The driver's rule over libpq's (`--driver`): pgjdbc and Npgsql try the next host after any
 /// failure, pgx after any but a rejected login.
 fn with_failover(next: Next, failover: Failover, failure: &Failure) -> Next {
-    // pgx resolves every host first: one name that does not resolve fails the whole connect.
-    let unresolved = matches!(
-        failure,
-        Failure::Io {
-            phase: Phase::Resolve,
-            ..
-        } | Failure::TimedOut {
-            phase: Phase::Resolve
-        }
-    );
-    if failover == Failover::AnyButLogin && unresolved {
-        return Next::Stop;
-    }
     match (failover, next) {
         (_, Next::Address | Next::Host) | (Failover::Libpq, _) => next,
         (Failover::AnyButLogin, _) if crate::classify::classify(failure) == Class::Auth => next,
@@ -140,8 +127,25 @@ impl PgProbe {
         if self.params.load_balance {
             fastrand::shuffle(&mut endpoints);
         }
-        for endpoint in endpoints {
-            match self.try_endpoint(endpoint, attrs, plan, failures).await {
+        let mut resolved: Vec<Option<Vec<Route>>> = vec![None; endpoints.len()];
+        // pgx resolves every host before it connects: one name that does not resolve fails the
+        // whole connect, even when an earlier host is up.
+        if self.params.failover == Failover::AnyButLogin {
+            for (slot, endpoint) in resolved.iter_mut().zip(&endpoints) {
+                match self.routes(endpoint, plan).await {
+                    Ok(routes) => *slot = Some(routes),
+                    Err(failure) => {
+                        failures.push(AddrFailure::new(server(endpoint, None), failure, None));
+                        return None;
+                    }
+                }
+            }
+        }
+        for (endpoint, routes) in endpoints.into_iter().zip(resolved) {
+            match self
+                .try_endpoint(endpoint, routes, attrs, plan, failures)
+                .await
+            {
                 Ok(ready) => return Some(ready),
                 Err(Next::Stop) => break,
                 Err(_) => {}
@@ -150,15 +154,21 @@ impl PgProbe {
         None
     }
 
-    /// Every address of `endpoint` in turn; `Err` says where libpq goes next.
+    /// Every address of `endpoint` in turn (`routes` when already resolved); `Err` says where
+    /// libpq goes next.
     async fn try_endpoint(
         &self,
         endpoint: &Endpoint,
+        routes: Option<Vec<Route>>,
         attrs: SessionAttrs,
         plan: Plan,
         failures: &mut Vec<AddrFailure>,
     ) -> Result<Ready, Next> {
-        let mut routes = match self.routes(endpoint, plan).await {
+        let resolved = match routes {
+            Some(routes) => Ok(routes),
+            None => self.routes(endpoint, plan).await,
+        };
+        let mut routes = match resolved {
             Ok(routes) => routes,
             Err(failure) => {
                 let failed = Failed::from(failure);

@@ -153,3 +153,22 @@ fn tls_over_a_unix_socket_is_asked_for_as_the_driver_asks() {
     let out = run("libpq", &libpq);
     assert!(out.status.success(), "{}", stderr_of(&out));
 }
+
+/// pgx resolves every host before it connects: a name that does not resolve fails the connect
+/// even when the first host is up; libpq connects to the first host.
+#[test]
+fn pgx_fails_on_a_host_that_does_not_resolve_wherever_it_is_listed() {
+    let mut cluster = Cluster::new("");
+    cluster.start_ready();
+    let port = cluster.port;
+    let url = format!("postgres://{TRUST_USER}@127.0.0.1:{port},no-such-host.invalid:{port}/postgres?sslmode=disable");
+    let out = run("pgx", &url);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("not resolvable"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = run("libpq", &url);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+}
