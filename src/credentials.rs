@@ -203,6 +203,7 @@ mod tests {
             user: "app".into(),
             home: None,
             socket_dir_exists: false,
+            system_roots: None,
         };
         let mut conn = settings.resolve(&defaults).unwrap();
         conn.password_file = password_file;

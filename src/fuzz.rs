@@ -142,6 +142,7 @@ fn defaults() -> Defaults {
         user: "osuser".into(),
         home: None,
         socket_dir_exists: false,
+        system_roots: None,
     }
 }
 

@@ -191,7 +191,7 @@ fn verifier(
         _ => Verification::None,
     };
     let roots = match (&params.rootcert, wants) {
-        (Some(RootCert::System), _) => Some(system_roots()),
+        (Some(RootCert::System), _) => Some(system_roots(params.system_bundle.as_deref())),
         (Some(RootCert::File { path, .. }), Verification::None) if !path.exists() => None,
         (Some(RootCert::File { path, .. }), _) => Some(load_roots(path)?),
         (None, Verification::None) => None,
@@ -225,10 +225,20 @@ fn verifier(
     })
 }
 
-fn system_roots() -> RootCertStore {
-    RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+/// The system's roots: its PEM bundle when it has one (so a CA the image added is trusted, as
+/// libpq's and the drivers' TLS stacks trust it), else the built-in web roots (a scratch image).
+fn system_roots(bundle: Option<&Path>) -> RootCertStore {
+    let mut store = RootCertStore::empty();
+    if let Some(Ok(certs)) = bundle.map(CertificateDer::pem_file_iter) {
+        for cert in certs.flatten() {
+            // One unusable entry must not cost the others.
+            let _ = store.add(cert);
+        }
     }
+    if store.is_empty() {
+        store.roots = webpki_roots::TLS_SERVER_ROOTS.to_vec();
+    }
+    store
 }
 
 fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {

@@ -18,7 +18,29 @@ pub fn detect_defaults(env: &dyn Environment) -> Defaults {
             .map(PathBuf::from)
             .or_else(|| passwd.and_then(|p| p.home)),
         socket_dir_exists: Path::new(conninfo::DEFAULT_SOCKET_DIR).is_dir(),
+        system_roots: system_roots(env),
     }
+}
+
+/// Where the system keeps its trusted roots, as OpenSSL (libpq's `sslrootcert=system`) and the
+/// drivers' TLS stacks find them: `SSL_CERT_FILE`, else the distribution's bundle.
+const SYSTEM_BUNDLES: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Alpine
+    "/etc/pki/tls/certs/ca-bundle.crt",   // RHEL, Fedora
+    "/etc/ssl/ca-bundle.pem",             // SUSE
+    "/etc/ssl/cert.pem",                  // Alpine, BSDs
+];
+
+fn system_roots(env: &dyn Environment) -> Option<PathBuf> {
+    let named = env_string(env, "SSL_CERT_FILE")
+        .ok()
+        .flatten()
+        .filter(|f| !f.is_empty());
+    named
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(SYSTEM_BUNDLES.iter().map(PathBuf::from))
+        .find(|p| p.is_file())
 }
 
 /// This user's `/etc/passwd` entry, read directly (no NSS, so it works in a static binary).

@@ -10,6 +10,7 @@ fn system() -> Defaults {
         user: "osuser".into(),
         home: Some("/nonexistent-home".into()),
         socket_dir_exists: false,
+        system_roots: None,
     }
 }
 

@@ -324,6 +324,8 @@ pub struct TlsParams {
     pub crl_dir: Option<PathBuf>,
     /// `sslcertmode`: whether to offer the client certificate, and whether the server must ask.
     pub cert_mode: CertMode,
+    /// The system roots' PEM bundle (see [`Defaults::system_roots`]).
+    pub system_bundle: Option<PathBuf>,
     /// `sslkeylogfile`: append each session's TLS secrets here (NSS key log format), for
     /// decrypting a capture.
     pub keylog: Option<PathBuf>,
@@ -537,6 +539,9 @@ pub struct Defaults {
     pub home: Option<PathBuf>,
     /// Whether [`DEFAULT_SOCKET_DIR`] exists.
     pub socket_dir_exists: bool,
+    /// The system's trusted roots as a PEM bundle (`SSL_CERT_FILE`, else the distribution's
+    /// file), for `sslrootcert=system`; `None` (a scratch image): pgwait's built-in roots.
+    pub system_roots: Option<PathBuf>,
 }
 
 /// Splits a `-d` value into keyword pairs: a URI, a conninfo string, or a plain database name.

@@ -13,6 +13,7 @@ fn defaults(socket_dir_exists: bool) -> Defaults {
         user: "osuser".into(),
         home: Some("/home/os".into()),
         socket_dir_exists,
+        system_roots: None,
     }
 }
 

@@ -621,6 +621,7 @@ mod tests {
             user: "os_user".into(),
             home: None,
             socket_dir_exists: false,
+            system_roots: None,
         };
         settings.resolve(&defaults).unwrap()
     }

@@ -285,6 +285,27 @@ fn client_certificates_authenticate() {
 }
 
 #[test]
+fn sslrootcert_system_trusts_the_systems_bundle_as_libpq_does() {
+    // A CA the image added to its bundle (SSL_CERT_FILE here) is a system root, for libpq's
+    // sslrootcert=system and for the drivers whose verify modes use the system's roots.
+    let (cluster, pki) = tls_cluster(TLS_HBA);
+    let ca = pki.ca.display().to_string();
+    let out = once(
+        &cluster,
+        "user=trust_user sslmode=verify-full sslrootcert=system",
+        &[("SSL_CERT_FILE", ca.as_str())],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let other = pki.other_ca.display().to_string();
+    let out = once(
+        &cluster,
+        "user=trust_user sslmode=verify-full sslrootcert=system",
+        &[("SSL_CERT_FILE", other.as_str())],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+}
+
+#[test]
 fn sslcertmode_require_needs_the_server_to_ask_and_get_a_certificate() {
     // ssl_ca_file is set, so the server asks every client for a certificate.
     let (cluster, pki) = tls_cluster(TLS_HBA);

@@ -77,6 +77,7 @@ impl Settings {
             keylog: self
                 .given("sslkeylogfile")
                 .map(|(p, _)| expand_home(p, defaults)),
+            system_bundle: defaults.system_roots.clone(),
         })
     }
 
