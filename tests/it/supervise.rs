@@ -173,8 +173,17 @@ fn as_pid_1_sigterm_reaches_the_child_and_zombies_are_reaped() {
     cluster.start_ready();
     let mut unshare = as_pid_1(&cluster, "trap 'exit 7' TERM; while :; do sleep 0.05; done");
     let pgwait = child_of(unshare.id());
-    // Let the wait finish and the child start (its sh is pgwait's child).
-    let _ = child_of(pgwait);
+    // Let the wait finish and the child start (its sh is pgwait's child), and wait until the sh
+    // has set its trap: a SIGTERM before that ends it with 143 (the test flaked on that).
+    let sh = child_of(pgwait);
+    let pgwait_exe = std::fs::read_link(format!("/proc/{pgwait}/exe")).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            std::fs::read_link(format!("/proc/{sh}/exe")).is_ok_and(|exe| exe != pgwait_exe)
+        }),
+        "the child never exec'd"
+    );
+    handles_sigterm(sh);
     let started = Instant::now();
     unsafe_kill(pgwait, "TERM");
     let status = wait_with_deadline(&mut unshare, Duration::from_secs(5));
