@@ -7,33 +7,9 @@ use super::Reading;
 use crate::conninfo::parse_connection_string;
 use crate::conninfo::Origin;
 
-/// Keys pgconn, pgx and pgxpool consume (the rest become startup settings).
-const CONSUMED: [&str; 22] = [
-    "host",
-    "port",
-    "database",
-    "user",
-    "password",
-    "passfile",
-    "connect_timeout",
-    "sslmode",
-    "sslkey",
-    "sslcert",
-    "sslrootcert",
-    "target_session_attrs",
-    "min_read_buffer_size",
-    "service",
-    "servicefile",
-    "statement_cache_capacity",
-    "statement_cache_mode",
-    "prefer_simple_protocol",
-    "pool_max_conns",
-    "pool_min_conns",
-    "pool_max_conn_lifetime",
-    "pool_max_conn_idle_time",
-];
-
-/// pgxpool's and pgx's own keys: tuning only (any other pool_* key is sent to the server).
+/// pgxpool's and pgx's own keys: tuning only (any other pool_* key is sent to the server). The
+/// connection keys pgconn consumes are matched one by one in `read`; every other key becomes a
+/// startup setting.
 const TUNING: [&str; 9] = [
     "min_read_buffer_size",
     "statement_cache_capacity",
@@ -89,7 +65,6 @@ pub fn read(text: &str) -> Result<Reading, String> {
             k if TUNING.contains(&k) => {}
             // Startup parameters libpq also sends by these names.
             "application_name" | "options" => reading.set(key, value.clone()),
-            _ if CONSUMED.contains(&key) => {}
             // Sent at startup: the server accepts a setting it knows and rejects any other,
             // exactly as it does the app's connection.
             _ => reading.settings.push((key.to_string(), value.clone())),

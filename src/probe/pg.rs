@@ -455,14 +455,15 @@ fn convert(e: &tokio_postgres::Error, phase: Phase, session: &Session<'_>, seen:
         // Only an unexpected message carries no cause at all.
         return Failure::Protocol { phase };
     };
-    match source.downcast_ref::<io::Error>() {
+    let io = source.downcast_ref::<io::Error>();
+    if let Some(violation) = io.and_then(guard::disallowed) {
+        return not_allowed(violation, session, seen);
+    }
+    match io {
         // A message that ends before its fields do reads as "unexpected end of file" although
         // the connection is still open: that is a malformed message, not a dropped connection.
         Some(io) if io.kind() == io::ErrorKind::UnexpectedEof && !seen.eof => {
             Failure::Protocol { phase }
-        }
-        Some(io) if guard::disallowed(io).is_some() => {
-            not_allowed(guard::disallowed(io), session, seen)
         }
         Some(io) => match guard::exceeded(io) {
             Some(Exceeded::NotAReply) => Failure::Protocol { phase },
@@ -483,10 +484,10 @@ fn convert(e: &tokio_postgres::Error, phase: Phase, session: &Session<'_>, seen:
 }
 
 /// A request `require_auth` forbids: what the server asked for (from the guard's record).
-fn not_allowed(violation: Option<AuthViolation>, session: &Session<'_>, seen: &Seen) -> Failure {
+fn not_allowed(violation: AuthViolation, session: &Session<'_>, seen: &Seen) -> Failure {
     let requested = match violation {
-        Some(AuthViolation::NotCompleted) | None => None,
-        Some(AuthViolation::Requested(_)) => seen.auth.as_ref().map(|a| match a.code {
+        AuthViolation::NotCompleted => None,
+        AuthViolation::Requested(_) => seen.auth.as_ref().map(|a| match a.code {
             10 => AuthMethod::Sasl(a.mechanisms.clone()),
             code => AuthMethod::Code(code),
         }),

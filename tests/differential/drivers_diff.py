@@ -10,7 +10,6 @@ settings, application_name (when the string sets one), the password sent, and th
 Python 3.11 standard library only (the drivers run as child processes). See README.md.
 """
 
-import argparse
 import json
 import os
 import re
@@ -20,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -219,21 +217,7 @@ def run_case(case, ctx):
 def worker_main(args):
     import drivers_corpus
     peer.setup_namespace(args.shared, keep=[REPO])
-    ctx = json.load(open(os.path.join(args.shared, "ctx.json")))
-    by_name = {c.name: c for c in drivers_corpus.CASES}
-    results = []
-    for name in args.worker_cases.split("\x1f"):
-        if not name:
-            continue
-        try:
-            results.append(run_case(by_name[name], ctx))
-        except HarnessError as e:
-            results.append({"name": name, "harness_error": str(e)})
-        except Exception:
-            results.append({"name": name, "harness_error": traceback.format_exc()[-1500:]})
-    with open(args.worker_out, "w") as f:
-        json.dump(results, f)
-    return 0
+    return peer.worker_cases(args, drivers_corpus.CASES, run_case)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -370,29 +354,14 @@ def compare(result, case):
 # ----------------------------------------------------------------------------------------------
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pgwait", help="the pgwait binary to test (required)")
-    ap.add_argument("--only", action="append", help="run only cases whose name contains this (repeatable)")
+    ap = peer.arg_parser(__doc__)
     ap.add_argument("--driver", action="append", help="run only this driver group (repeatable)")
-    ap.add_argument("--json", help="write the full records here")
-    ap.add_argument("--list", action="store_true", help="list the cases and exit")
-    ap.add_argument("--jobs", type=int, default=4, help="worker processes (default 4)")
-    ap.add_argument("--verbose", "-v", action="store_true", help="print every case, with records")
-    ap.add_argument("--worker-cases", help=argparse.SUPPRESS)
-    ap.add_argument("--worker-out", help=argparse.SUPPRESS)
-    ap.add_argument("--shared", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker_cases is not None:
         return worker_main(args)
 
     import drivers_corpus
-    names = [c.name for c in drivers_corpus.CASES]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise HarnessError("duplicate case names: %s" % sorted(dup))
-    stale_allowed = set(drivers_corpus.ALLOWED) - set(names)
-    if stale_allowed:
-        raise HarnessError("ALLOWED names no case: %s" % sorted(stale_allowed))
+    peer.check_corpus(drivers_corpus.CASES, drivers_corpus.ALLOWED)
     cases = [c for c in drivers_corpus.CASES
              if (not args.only or any(o in c.name for o in args.only))
              and (not args.driver or c.driver in args.driver)]
@@ -401,16 +370,7 @@ def main():
             print("%-100s %s" % (c.name, c.source))
         print("%d cases" % len(cases))
         return 0
-    if not args.pgwait:
-        raise HarnessError("--pgwait PATH is required")
-    pgwait = os.path.abspath(args.pgwait)
-    if not os.access(pgwait, os.X_OK):
-        raise HarnessError("pgwait binary %s not found or not executable" % pgwait)
-    if os.geteuid() != 0:
-        raise HarnessError("needs root (unshare --mount --net, mounts over /etc/hosts and socket dirs)")
-    for tool in ("unshare", "ip", "mount", "openssl"):
-        if not shutil.which(tool):
-            raise HarnessError("%s not found in PATH" % tool)
+    pgwait = peer.check_pgwait_and_host(args.pgwait)
     started = time.time()
     python = tools()
     built = build_clients()
@@ -424,27 +384,10 @@ def main():
         shutil.copy2(pgwait, snapshot)
         with open(os.path.join(shared, "ctx.json"), "w") as f:
             json.dump(dict(built, python=python, pgwait=snapshot, certs=certs), f)
-        jobs = max(1, min(args.jobs, len(cases)))
-        # interleave the drivers so each worker gets a mix of slow (JVM, Ruby) and fast clients
-        chunks = [cases[i::jobs] for i in range(jobs)]
-        procs = []
-        for i, chunk in enumerate(chunks):
-            out = os.path.join(shared, "out%d.json" % i)
-            cmd = ["unshare", "--mount", "--net", "--", sys.executable, os.path.abspath(__file__),
-                   "--shared", shared, "--worker-out", out,
-                   "--worker-cases", "\x1f".join(c.name for c in chunk)]
-            procs.append((subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), out))
-        results = []
-        for p, out in procs:
-            text, _ = p.communicate(timeout=1200)
-            if p.returncode != 0 or not os.path.exists(out):
-                raise HarnessError("worker failed (rc %s): %s" % (p.returncode, text[-3000:]))
-            results += json.load(open(out))
+        results = peer.run_workers(__file__, shared, cases, args.jobs, timeout=1200)
     finally:
         shutil.rmtree(shared, ignore_errors=True)
 
-    order = {c.name: i for i, c in enumerate(cases)}
-    results.sort(key=lambda r: order[r["name"]])
     by_name = {c.name: c for c in cases}
     per = {}
     unexpected, allowed, errors, nodriver = [], [], [], []

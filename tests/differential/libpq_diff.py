@@ -12,8 +12,6 @@ Python 3.11 standard library only; libpq is loaded with ctypes from psycopg's bi
 See README.md next to this file.
 """
 
-import argparse
-import ctypes
 import glob
 import json
 import os
@@ -23,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -219,21 +216,7 @@ def setup_namespace(shared):
 def worker_main(args):
     import corpus
     setup_namespace(args.shared)
-    ctx = json.load(open(os.path.join(args.shared, "ctx.json")))
-    by_name = {c.name: c for c in corpus.CASES}
-    results = []
-    for name in args.worker_cases.split("\x1f"):
-        if not name:
-            continue
-        try:
-            results.append(run_case(by_name[name], ctx))
-        except HarnessError as e:
-            results.append({"name": name, "harness_error": str(e)})
-        except Exception:
-            results.append({"name": name, "harness_error": traceback.format_exc()[-1500:]})
-    with open(args.worker_out, "w") as f:
-        json.dump(results, f)
-    return 0
+    return peer.worker_cases(args, corpus.CASES, run_case)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -305,18 +288,9 @@ def find_libpq():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pgwait", help="the pgwait binary to test (required)")
+    ap = peer.arg_parser(__doc__)
     ap.add_argument("--libpq", help="libpq 18 shared object (default: psycopg's wheel in target/pgwait-venv)")
     ap.add_argument("--psql", default=shutil.which("psql") or "/usr/bin/psql", help="psql 15 (informational)")
-    ap.add_argument("--only", action="append", help="run only cases whose name contains this (repeatable)")
-    ap.add_argument("--json", help="write the full records here")
-    ap.add_argument("--list", action="store_true", help="list the cases and exit")
-    ap.add_argument("--jobs", type=int, default=4, help="worker processes (default 4)")
-    ap.add_argument("--verbose", "-v", action="store_true", help="print every case, with records")
-    ap.add_argument("--worker-cases", help=argparse.SUPPRESS)
-    ap.add_argument("--worker-out", help=argparse.SUPPRESS)
-    ap.add_argument("--shared", help=argparse.SUPPRESS)
     if len(sys.argv) > 1 and sys.argv[1] == "--libpq-child":
         return libpq_child(sys.argv[2:])
     args = ap.parse_args()
@@ -324,35 +298,20 @@ def main():
         return worker_main(args)
 
     import corpus
-    names = [c.name for c in corpus.CASES]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise HarnessError("duplicate case names: %s" % sorted(dup))
-    stale = set(corpus.ALLOWED) - set(names)
-    if stale:
-        raise HarnessError("ALLOWED names no case: %s" % sorted(stale))
+    peer.check_corpus(corpus.CASES, corpus.ALLOWED)
     cases = [c for c in corpus.CASES if not args.only or any(o in c.name for o in args.only)]
     if args.list:
         for c in cases:
             print("%-48s %s" % (c.name, c.source))
         print("%d cases" % len(cases))
         return 0
-    if not args.pgwait:
-        raise HarnessError("--pgwait PATH is required")
-    pgwait = os.path.abspath(args.pgwait)
-    if not os.access(pgwait, os.X_OK):
-        raise HarnessError("pgwait binary %s not found or not executable" % pgwait)
+    pgwait = peer.check_pgwait_and_host(args.pgwait)
     libpq = args.libpq or find_libpq()
     if not libpq or not os.path.exists(libpq):
         raise HarnessError("libpq 18 not found (looked for psycopg_binary.libs/libpq-*.so.5.* under "
                            "target/pgwait-venv): run .ci/run, or pip install 'psycopg[binary]>=3.2' "
                            "into target/pgwait-venv, or pass --libpq PATH")
     psql = args.psql if args.psql and os.path.exists(args.psql) else None
-    if os.geteuid() != 0:
-        raise HarnessError("needs root (unshare --mount --net, mounts over /etc/hosts and socket dirs)")
-    for tool in ("unshare", "ip", "mount", "openssl"):
-        if not shutil.which(tool):
-            raise HarnessError("%s not found in PATH" % tool)
     probe = subprocess.run([sys.executable, os.path.abspath(__file__), "--libpq-child", libpq,
                             json.dumps([["dbname", "port=1 host=/nonexistent connect_timeout=1"]])],
                            capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")})
@@ -370,27 +329,10 @@ def main():
         write_hosts(shared)
         with open(os.path.join(shared, "ctx.json"), "w") as f:
             json.dump({"libpq": libpq, "psql": psql, "pgwait": pgwait, "certs": certs}, f)
-        jobs = max(1, min(args.jobs, len(cases)))
-        chunks = [cases[i::jobs] for i in range(jobs)]
-        procs = []
-        for i, chunk in enumerate(chunks):
-            out = os.path.join(shared, "out%d.json" % i)
-            cmd = ["unshare", "--mount", "--net", "--", sys.executable, os.path.abspath(__file__),
-                   "--shared", shared, "--worker-out", out,
-                   "--worker-cases", "\x1f".join(c.name for c in chunk)]
-            procs.append((subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                           text=True), out))
-        results = []
-        for p, out in procs:
-            text, _ = p.communicate(timeout=900)
-            if p.returncode != 0 or not os.path.exists(out):
-                raise HarnessError("worker failed (rc %s): %s" % (p.returncode, text[-3000:]))
-            results += json.load(open(out))
+        results = peer.run_workers(__file__, shared, cases, args.jobs, timeout=900)
     finally:
         shutil.rmtree(shared, ignore_errors=True)
 
-    order = {c.name: i for i, c in enumerate(cases)}
-    results.sort(key=lambda r: order[r["name"]])
     by_name = {c.name: c for c in cases}
     unexpected, allowed, errors, infos, same = [], [], [], 0, 0
     print("pgwait differential: %d cases; libpq %s (PQlibVersion %d); psql %s; pgwait %s" % (

@@ -13,7 +13,9 @@ statements drivers run after login; the default keeps libpq_diff.py's simple-que
 Python 3.11 standard library only. See README.md next to this file.
 """
 
+import argparse
 import hashlib
+import json
 import os
 import select
 import shutil
@@ -21,6 +23,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -204,7 +207,7 @@ class Listener:
         except (OSError, socket.timeout) as e:
             rec.setdefault("result", "io-error@%s" % rec.get("phase", "?"))
             rec["io_error"] = str(e)[:120]
-        except Exception as e:  # a bug in the peer: make it visible in the record
+        except Exception:  # a bug in the peer: make it visible in the record
             rec["result"] = "peer-bug"
             rec["peer_bug"] = traceback.format_exc()[-400:]
         finally:
@@ -503,6 +506,94 @@ def setup_namespace(shared, keep=()):
             target = os.path.join(real, top)
             os.makedirs(target, exist_ok=True)
             subprocess.run(["mount", "--bind", os.path.join(saved, top), target], check=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# The run: checks, workers in their namespaces, collecting their results
+# ----------------------------------------------------------------------------------------------
+
+def arg_parser(doc):
+    """The options both runners take (and the hidden ones a worker is started with)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--pgwait", help="the pgwait binary to test (required)")
+    ap.add_argument("--only", action="append", help="run only cases whose name contains this (repeatable)")
+    ap.add_argument("--json", help="write the full records here")
+    ap.add_argument("--list", action="store_true", help="list the cases and exit")
+    ap.add_argument("--jobs", type=int, default=4, help="worker processes (default 4)")
+    ap.add_argument("--verbose", "-v", action="store_true", help="print every case, with records")
+    ap.add_argument("--worker-cases", help=argparse.SUPPRESS)
+    ap.add_argument("--worker-out", help=argparse.SUPPRESS)
+    ap.add_argument("--shared", help=argparse.SUPPRESS)
+    return ap
+
+
+def check_corpus(cases, allowed):
+    """Case names are unique and every ALLOWED entry names a case."""
+    names = [c.name for c in cases]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise HarnessError("duplicate case names: %s" % sorted(dup))
+    stale = set(allowed) - set(names)
+    if stale:
+        raise HarnessError("ALLOWED names no case: %s" % sorted(stale))
+
+
+def check_pgwait_and_host(path):
+    """The binary to test, and what the namespaces need: root and the tools. Returns its path."""
+    if not path:
+        raise HarnessError("--pgwait PATH is required")
+    pgwait = os.path.abspath(path)
+    if not os.access(pgwait, os.X_OK):
+        raise HarnessError("pgwait binary %s not found or not executable" % pgwait)
+    if os.geteuid() != 0:
+        raise HarnessError("needs root (unshare --mount --net, mounts over /etc/hosts and socket dirs)")
+    for tool in ("unshare", "ip", "mount", "openssl"):
+        if not shutil.which(tool):
+            raise HarnessError("%s not found in PATH" % tool)
+    return pgwait
+
+
+def run_workers(script, shared, cases, jobs, timeout):
+    """Runs `script` as `jobs` workers, each under `unshare --mount --net` with a share of the
+    cases (interleaved, so slow and fast clients mix); returns all their results."""
+    jobs = max(1, min(jobs, len(cases)))
+    procs = []
+    for i in range(jobs):
+        out = os.path.join(shared, "out%d.json" % i)
+        cmd = ["unshare", "--mount", "--net", "--", sys.executable, os.path.abspath(script),
+               "--shared", shared, "--worker-out", out,
+               "--worker-cases", "\x1f".join(c.name for c in cases[i::jobs])]
+        procs.append((subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True), out))
+    results = []
+    for p, out in procs:
+        text, _ = p.communicate(timeout=timeout)
+        if p.returncode != 0 or not os.path.exists(out):
+            raise HarnessError("worker failed (rc %s): %s" % (p.returncode, text[-3000:]))
+        results += json.load(open(out))
+    order = {c.name: i for i, c in enumerate(cases)}
+    results.sort(key=lambda r: order[r["name"]])
+    return results
+
+
+def worker_cases(args, cases, run_case):
+    """A worker's loop, inside its namespace: each named case with the run's context; a case
+    that breaks the harness is recorded as such, not fatal to the others."""
+    ctx = json.load(open(os.path.join(args.shared, "ctx.json")))
+    by_name = {c.name: c for c in cases}
+    results = []
+    for name in args.worker_cases.split("\x1f"):
+        if not name:
+            continue
+        try:
+            results.append(run_case(by_name[name], ctx))
+        except HarnessError as e:
+            results.append({"name": name, "harness_error": str(e)})
+        except Exception:
+            results.append({"name": name, "harness_error": traceback.format_exc()[-1500:]})
+    with open(args.worker_out, "w") as f:
+        json.dump(results, f)
+    return 0
 
 
 def make_certs(shared, hosts=None):
