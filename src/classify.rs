@@ -95,6 +95,80 @@ pub enum Failure {
     /// A readiness condition (`--query`, `--table`, `--extension`, `--migrations`) does not hold
     /// yet; `check` is its index in the target's list of conditions.
     NotMet { check: usize, got: NotMet },
+    /// `--iam` / `--password-command` gave no password for this attempt.
+    Token {
+        source: TokenSource,
+        problem: TokenProblem,
+    },
+}
+
+/// Where an attempt's minted password comes from (`--iam`'s chain, or `--password-command`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenSource {
+    /// No source of the cloud's chain is configured here.
+    NoSource(Cloud),
+    /// `--iam aws` with no region anywhere.
+    AwsRegion,
+    /// `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY` [+ `AWS_SESSION_TOKEN`].
+    AwsEnvironment,
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`: STS AssumeRoleWithWebIdentity (EKS IRSA).
+    AwsWebIdentity,
+    /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` / `_FULL_URI` (ECS, EKS Pod Identity).
+    AwsContainer,
+    /// EC2 instance metadata (IMDSv2).
+    AwsImds,
+    /// `AZURE_FEDERATED_TOKEN_FILE` + `AZURE_CLIENT_ID` + `AZURE_TENANT_ID` (AKS workload identity).
+    AzureWorkloadIdentity,
+    /// `IDENTITY_ENDPOINT` + `IDENTITY_HEADER` (App Service, Container Apps, Functions).
+    AzureAppService,
+    /// The VM's managed identity through IMDS.
+    AzureImds,
+    /// `GOOGLE_APPLICATION_CREDENTIALS`: a service-account key (or user credentials) file.
+    GcpKeyFile,
+    /// The GCE / GKE metadata server.
+    GcpMetadata,
+    /// `--password-command`.
+    Command,
+}
+
+/// The cloud `--iam` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cloud {
+    Aws,
+    Azure,
+    Gcp,
+}
+
+/// What was wrong with a token source's answer (never the answer itself: it may hold a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenProblem {
+    /// The endpoint could not be reached (name, connect, reset): `kind` as the OS said.
+    Unreachable { kind: ErrorKind },
+    /// No complete answer within the attempt's limit.
+    TimedOut,
+    /// The endpoint's TLS certificate was not accepted (rustls' words; no secret in them).
+    Tls { detail: String },
+    /// An `http://` endpoint that is not loopback or a link-local metadata address: a token
+    /// must not cross a network in clear.
+    PlainHttp { host: String },
+    /// An HTTP status that is not success; `code` as sent.
+    Status { code: u16 },
+    /// The endpoint says it is not ready yet (Azure IMDS's 410 after a boot, a 404 from a
+    /// metadata server whose identity is not attached yet, 429 throttling).
+    NotReadyYet { code: u16 },
+    /// STS says the request's signature expired or the clock is off.
+    ClockSkew,
+    /// The answer could not be used: `what` was missing or not as documented.
+    Malformed { what: &'static str },
+    /// A setting or file the source needs is missing or unusable: `what` names it.
+    Missing { what: String },
+    /// `--password-command` could not be started (`kind` as the OS said).
+    CommandNotStarted { kind: ErrorKind },
+    /// `--password-command` exited unsuccessfully (`status` e.g. "exit status 1", "signal 9");
+    /// the last lines of its stderr, with anything secret-looking removed.
+    CommandFailed { status: String, stderr: String },
+    /// `--password-command` printed no password.
+    CommandEmpty,
 }
 
 /// What a condition's query returned instead of a true value.
@@ -134,6 +208,8 @@ pub mod sqlstate {
     pub const SYNTAX_ERROR: &str = "42601";
     /// cannot_connect_now: starting up, in recovery or shutting down; libpq tries the next host.
     pub const CANNOT_CONNECT_NOW: &str = "57P03";
+    /// invalid_password: with a minted token, a cached one is replaced at once.
+    pub const INVALID_PASSWORD: &str = "28P01";
 }
 
 /// The bounds on what a peer may send (their sizes are the probe's, README states them).
@@ -196,6 +272,12 @@ pub enum Class {
     Tls,
     /// Any other SQLSTATE.
     ServerError,
+    /// A token source (`--iam`, `--password-command`) failed in a way that may pass: not
+    /// reachable yet, 5xx, "not ready", throttled, a command's non-zero exit.
+    Credentials,
+    /// A token source refused or answered nonsense (4xx, malformed reply, missing setting,
+    /// clock skew): retrying will not help.
+    CredentialsRefused,
 }
 
 impl Class {
@@ -211,6 +293,9 @@ impl Class {
             Self::WrongKind => 6,
             Self::SchemaNotReady | Self::NotMet | Self::Lagging | Self::Privileges => 7,
             Self::Auth | Self::NoDatabase | Self::NotPostgres | Self::Tls | Self::ServerError => 8,
+            // Before any server was tried: the token is the same for every address.
+            Self::Credentials => 0,
+            Self::CredentialsRefused => 8,
         }
     }
 }
@@ -235,6 +320,8 @@ impl fmt::Display for Class {
             Self::NotPostgres => "not a PostgreSQL server",
             Self::Tls => "TLS failed",
             Self::ServerError => "connection rejected",
+            Self::Credentials => "no password from the token source yet",
+            Self::CredentialsRefused => "token source refused",
         })
     }
 }
@@ -242,7 +329,7 @@ impl fmt::Display for Class {
 impl Class {
     /// Every class, for tables that must cover them all.
     #[cfg(test)]
-    pub const ALL: [Class; 17] = [
+    pub const ALL: [Class; 19] = [
         Class::Refused,
         Class::Unresolvable,
         Class::Unreachable,
@@ -260,6 +347,8 @@ impl Class {
         Class::NotPostgres,
         Class::Tls,
         Class::ServerError,
+        Class::Credentials,
+        Class::CredentialsRefused,
     ];
 
     /// The stable snake_case name used in JSON logs and `--retry-on` (README lists them).
@@ -282,6 +371,8 @@ impl Class {
             Self::NotPostgres => "not_postgres",
             Self::Tls => "tls",
             Self::ServerError => "server_error",
+            Self::Credentials => "credentials",
+            Self::CredentialsRefused => "credentials_refused",
         }
     }
 }
@@ -385,6 +476,26 @@ pub fn classify(failure: &Failure) -> Class {
             ..
         } => Class::Lagging,
         Failure::NotMet { .. } => Class::NotMet,
+        Failure::Token { problem, .. } => classify_token(problem),
+    }
+}
+
+/// Token sources: what may pass by itself is retried, a refusal or nonsense is not.
+fn classify_token(problem: &TokenProblem) -> Class {
+    match problem {
+        TokenProblem::Unreachable { .. }
+        | TokenProblem::TimedOut
+        | TokenProblem::NotReadyYet { .. }
+        | TokenProblem::CommandFailed { .. }
+        | TokenProblem::CommandEmpty => Class::Credentials,
+        TokenProblem::Status { code } if *code >= 500 => Class::Credentials,
+        TokenProblem::Status { .. }
+        | TokenProblem::Tls { .. }
+        | TokenProblem::PlainHttp { .. }
+        | TokenProblem::ClockSkew
+        | TokenProblem::Malformed { .. }
+        | TokenProblem::Missing { .. }
+        | TokenProblem::CommandNotStarted { .. } => Class::CredentialsRefused,
     }
 }
 

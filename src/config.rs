@@ -8,6 +8,7 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
+use crate::classify::{Cloud, TokenProblem};
 use crate::cli::{flag_of, Id, Opts};
 use crate::condition::{self, Condition};
 pub use crate::config_error::ConfigError;
@@ -19,6 +20,7 @@ use crate::policy::{RetryOn, Stable};
 use crate::report::{LogFormat, LogSettings, Verbosity};
 use crate::sql::{self, NameError};
 use crate::supervise;
+use crate::token::{self, Method, PasswordCommand};
 use crate::wait::WaitSettings;
 
 mod defaults;
@@ -58,6 +60,8 @@ pub struct Config {
     pub conditions: Vec<Condition>,
     /// `--supervise`: run the command as a child instead of exec.
     pub supervise: Option<supervise::Options>,
+    /// `--iam` / `--password-command`: each attempt's password is made, not configured.
+    pub token: Option<token::Settings>,
 }
 
 /// One database to wait for.
@@ -69,6 +73,8 @@ pub struct Target {
     pub attempt_timeout: Duration,
     /// The driver whose dialect the connection string was read in, and why (`-v` says so).
     pub dialect: Dialect,
+    /// `--iam` raised an sslmode that allows plain text to `require`: the mode it replaced.
+    pub tls_raised: Option<&'static str>,
 }
 
 /// Read access to environment variables, injectable for tests.
@@ -107,9 +113,10 @@ pub fn build(
         given if given.is_empty() => vec![None],
         given => given.into_iter().map(Some).collect(),
     };
+    let token = token_settings(&opts, env)?;
     let targets = dbnames
         .into_iter()
-        .map(|dbname| build_target(&opts, env, defaults, dbname))
+        .map(|dbname| build_target(&opts, env, defaults, dbname, token.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
     let wait = wait_settings(&opts, env)?;
     Ok(Config {
@@ -122,7 +129,108 @@ pub fn build(
         conditions: conditions(&opts, env)?,
         supervise: supervise_options(&opts, env)?,
         command: Command::from_argv(opts.command),
+        token: token.map(|(settings, _)| settings),
     })
+}
+
+/// `--iam` or `--password-command` (not both), with the variables their sources read.
+fn token_settings(
+    opts: &Opts,
+    env: &dyn Environment,
+) -> Result<Option<(token::Settings, Origin)>, ConfigError> {
+    let iam = setting(opts, Id::Iam, env)?;
+    let command = setting(opts, Id::PasswordCommand, env)?;
+    let region_flag = opts.value(Id::AwsRegion);
+    let variables = token::Env::read(|name| env_string(env, name).ok().flatten());
+    let (method, origin) = match (iam, command) {
+        (Some((_, first)), Some((_, second))) => {
+            return Err(ConfigError::Conflict { first, second })
+        }
+        (Some((value, source)), None) => {
+            let cloud = match value.trim().to_ascii_lowercase().as_str() {
+                "aws" => Cloud::Aws,
+                "azure" => Cloud::Azure,
+                "gcp" => Cloud::Gcp,
+                _ => return Err(ConfigError::invalid(source, &value, "aws, azure or gcp")),
+            };
+            let region = match cloud {
+                Cloud::Aws => Some(
+                    // aws::region's only failure is a missing or malformed region.
+                    token::aws::region(region_flag, &variables).map_err(|e| match e.problem {
+                        TokenProblem::Missing { what } => ConfigError::Region { what },
+                        _ => ConfigError::Region {
+                            what: "--aws-region".into(),
+                        },
+                    })?,
+                ),
+                _ => None,
+            };
+            (Some(Method::Iam { cloud, region }), source)
+        }
+        (None, Some((value, source))) => match PasswordCommand::parse(&value) {
+            Ok(command) => (Some(Method::Command(command)), source),
+            Err(error) => return Err(ConfigError::BadCommand { source, error }),
+        },
+        (None, None) => (None, Origin::DbnameArg),
+    };
+    let aws = matches!(
+        method,
+        Some(Method::Iam {
+            cloud: Cloud::Aws,
+            ..
+        })
+    );
+    if region_flag.is_some() && !aws {
+        return Err(ConfigError::Requires {
+            source: Origin::Flag(flag_of(Id::AwsRegion).names),
+            needs: "--iam aws",
+        });
+    }
+    let Some(method) = method else {
+        return Ok(None);
+    };
+    Ok(Some((
+        token::Settings {
+            method,
+            env: variables,
+        },
+        origin,
+    )))
+}
+
+/// With a token source, the password must come from it alone: a configured one too would
+/// leave the user guessing which was used. `--iam` also wants TLS: returns the sslmode it
+/// raised to `require`, if any.
+fn apply_token(
+    conn: &mut ConnParams,
+    settings: &Settings,
+    token: Option<&(token::Settings, Origin)>,
+) -> Result<Option<&'static str>, ConfigError> {
+    let Some((token, origin)) = token else {
+        return Ok(None);
+    };
+    if let Some((password, second)) = settings.get("password") {
+        if !password.is_empty() {
+            return Err(ConfigError::Conflict {
+                first: *origin,
+                second,
+            });
+        }
+    }
+    // The minted password is the only one: .pgpass is not read (nor warned about).
+    conn.passfile = None;
+    if !matches!(token.method, Method::Iam { .. }) {
+        return Ok(None);
+    }
+    let plain_allowed = matches!(
+        conn.tls.mode,
+        SslMode::Disable | SslMode::Allow | SslMode::Prefer
+    );
+    Ok(plain_allowed.then(|| {
+        let was = conn.tls.mode.name();
+        conn.tls.mode = SslMode::Require;
+        was
+    }))
 }
 
 /// One target's connection settings, layered and resolved.
@@ -131,18 +239,21 @@ fn build_target(
     env: &dyn Environment,
     defaults: &Defaults,
     dbname: Option<&str>,
+    token: Option<&(token::Settings, Origin)>,
 ) -> Result<Target, ConfigError> {
     let (mut settings, dialect) = connection_settings(opts, env, dbname)?;
     apply_service_file(&mut settings, env, defaults)?;
     let password_file = apply_password_file(&mut settings, opts, env)?;
     let mut conn = settings.resolve(defaults)?;
     apply_behaviour(&mut conn, dialect);
+    let tls_raised = apply_token(&mut conn, &settings, token)?;
     conn.password_file = password_file;
     let attempt_timeout = attempt_timeout(opts, env, &conn)?;
     Ok(Target {
         conn,
         attempt_timeout,
         dialect,
+        tls_raised,
     })
 }
 

@@ -8,6 +8,7 @@ use crate::conninfo::{ConnError, Origin};
 use crate::dialect::DialectError;
 use crate::migrations::SpecError;
 use crate::sql::NameError;
+use crate::token::command::SplitError;
 
 /// A configuration error: always names the flag or variable to fix (exit code 2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,22 @@ pub enum ConfigError {
         first: Origin,
         second: Origin,
     },
+    /// A `--password-command` that does not split into words (the text is not shown: it may
+    /// hold a secret).
+    BadCommand {
+        source: Origin,
+        error: SplitError,
+    },
+    /// `--iam aws` without a usable region: `what` says where to give one, or which setting
+    /// holds something that is not a region name.
+    Region {
+        what: String,
+    },
+    /// A setting that only means something with another one.
+    Requires {
+        source: Origin,
+        needs: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -75,6 +92,16 @@ impl fmt::Display for ConfigError {
             Self::Conflict { first, second } => {
                 write!(f, "{first} and {second} cannot be used together")
             }
+            Self::BadCommand { source, error } => {
+                write!(f, "cannot run the command in {source}: {error}")
+            }
+            Self::Region { what } => {
+                write!(
+                    f,
+                    "--iam aws needs the database's region, e.g. us-east-1: {what}"
+                )
+            }
+            Self::Requires { source, needs } => write!(f, "{source} applies only with {needs}"),
         }
     }
 }

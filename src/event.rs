@@ -108,6 +108,11 @@ pub enum Event<'a> {
         target: Target<'a>,
         server: &'a Server,
     },
+    /// `--iam` raised an sslmode that allows plain text (`from`) to `require`.
+    TlsRaised {
+        target: Target<'a>,
+        from: &'static str,
+    },
     /// A password file was re-read and the password in use changed (never says what it is).
     CredentialsChanged {
         target: Target<'a>,

@@ -24,6 +24,7 @@ mod signals;
 mod sql;
 mod supervise;
 mod tls;
+mod token;
 mod wait;
 
 #[cfg(test)]
@@ -40,6 +41,7 @@ use exit::Exit;
 use probe::PgProbe;
 use report::{LogSettings, Reporter};
 use signals::{Signal, Signals};
+use token::Minter;
 use wait::Outcome;
 
 fn main() -> ExitCode {
@@ -63,7 +65,7 @@ fn run(args: Vec<OsString>, env: &dyn Environment, reporter: &mut Reporter<Stder
     reporter.name_targets(config.targets.len() > 1);
     let mut probes = Vec::with_capacity(config.targets.len());
     for target in &config.targets {
-        match probe_for(target, &config.conditions, reporter) {
+        match probe_for(target, &config.conditions, config.token.as_ref(), reporter) {
             Ok(probe) => probes.push(probe),
             Err(exit) => return exit,
         }
@@ -117,6 +119,7 @@ fn configure(
 fn probe_for(
     target: &Target,
     conditions: &[condition::Condition],
+    token: Option<&token::Settings>,
     reporter: &mut Reporter<Stderr>,
 ) -> Result<PgProbe, Exit> {
     let conn = &target.conn;
@@ -130,11 +133,19 @@ fn probe_for(
             reporter.emit(&Event::Warning(warning));
         }
     }
+    if let Some(from) = target.tls_raised {
+        reporter.emit(&Event::TlsRaised {
+            target: event_target(target, conditions),
+            from,
+        });
+    }
+    let minter = token.cloned().map(Minter::new);
     Ok(PgProbe::new(
         conn.clone(),
         tls,
         credentials,
         conditions.to_vec(),
+        minter,
     ))
 }
 

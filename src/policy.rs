@@ -175,9 +175,13 @@ pub const TREATMENTS: &[(Class, Treatment)] = &[
     (Class::Unreachable,    Treatment::Retry(s(  100, 2.0, 3_000, 10_000, 0.05,  5_000, Around))),
     (Class::Auth,           Treatment::RetryIfAsked(s(500, 2.0, 5_000, 30_000, 0.05, 10_000, Full).stretched(4.0))),
     (Class::NoDatabase,     Treatment::RetryIfAsked(s(500, 2.0, 5_000, 30_000, 0.05, 10_000, Full).stretched(4.0))),
+    // A credential endpoint (IMDS after a boot, a metadata server at pod start, STS) or a
+    // password command: not the database's load, but a shared service's; back off to seconds.
+    (Class::Credentials,    Treatment::Retry(s(  200, 2.0, 5_000, 10_000, 0.05,  5_000, Full))),
     (Class::NotPostgres,    Treatment::Stop),
     (Class::Tls,            Treatment::Stop),
     (Class::ServerError,    Treatment::Stop),
+    (Class::CredentialsRefused, Treatment::Stop),
 ];
 
 /// The names `--retry-on` accepts, for the classes that may be retried when asked.

@@ -9,12 +9,14 @@ use tokio::time::Instant;
 use super::pg::{self, Answer, Session, Transport};
 use super::tcp::{self, Stream};
 use super::{AddrFailure, AttemptError, Plan, Probe, Ready, Route, Server};
-use crate::classify::sqlstate::CANNOT_CONNECT_NOW;
+use crate::classify::sqlstate::{CANNOT_CONNECT_NOW, INVALID_PASSWORD};
 use crate::classify::{Class, Failure, Phase};
 use crate::condition::Condition;
+use crate::conninfo::Secret;
 use crate::conninfo::{Addresses, ConnParams, Endpoint, Failover, SessionAttrs, SslMode};
 use crate::credentials::{Credentials, Note};
 use crate::tls::Tls;
+use crate::token::Minter;
 
 /// Resolve, connect, negotiate TLS, authenticate, check the session kind, Terminate.
 #[derive(Debug)]
@@ -24,6 +26,12 @@ pub struct PgProbe {
     credentials: Credentials,
     conditions: Vec<Condition>,
     resolver: tcp::Resolver,
+    /// `--iam` / `--password-command`: each attempt's password is minted, not configured.
+    minter: Option<Minter>,
+    /// This attempt's minted passwords, per endpoint, and whether any was reused from the
+    /// cache (a rejected reused token earns one fresh try).
+    minted: Vec<(Endpoint, Secret)>,
+    reused: bool,
 }
 
 /// A connection that failed, and how long the server took to answer if one did: its own time,
@@ -105,6 +113,7 @@ impl PgProbe {
         tls: Option<Tls>,
         credentials: Credentials,
         conditions: Vec<Condition>,
+        minter: Option<Minter>,
     ) -> Self {
         Self {
             params,
@@ -112,7 +121,56 @@ impl PgProbe {
             credentials,
             conditions,
             resolver: tcp::Resolver::default(),
+            minter,
+            minted: Vec::new(),
+            reused: false,
         }
+    }
+
+    /// Mints (or takes from the cache) the password for every endpoint, by the attempt's first
+    /// address deadline. A source that fails fails the attempt: no server is tried without it.
+    async fn mint(&mut self, plan: Plan) -> Result<(), AttemptError> {
+        self.minted.clear();
+        self.reused = false;
+        let Some(minter) = &mut self.minter else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + plan.per_address;
+        for endpoint in &self.params.endpoints {
+            let at = server(endpoint, None);
+            match minter
+                .password(&at.host, at.port, &self.params.user, deadline)
+                .await
+            {
+                Ok(password) => {
+                    self.reused |= !password.fresh;
+                    self.minted.push((endpoint.clone(), password.secret));
+                }
+                Err(e) => {
+                    let failure = Failure::Token {
+                        source: e.source,
+                        problem: e.problem,
+                    };
+                    return Err(AttemptError {
+                        failures: vec![AddrFailure::new(at, failure, None)],
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The password `endpoint` gets: the minted one, else the configured sources'.
+    fn password_for(&self, endpoint: &Endpoint) -> Option<Secret> {
+        if self.minter.is_some() {
+            return self
+                .minted
+                .iter()
+                .find(|(e, _)| e == endpoint)
+                .map(|(_, secret)| secret.clone());
+        }
+        self.credentials
+            .password_for(endpoint, &self.params.dbname, &self.params.user)
     }
 
     /// One pass over every endpoint (in random order with `load_balance_hosts=random`), wanting
@@ -309,9 +367,7 @@ impl PgProbe {
         (plan, deadline): (Plan, Instant),
         transport: Transport<'_>,
     ) -> Result<Answer, Failed> {
-        let password =
-            self.credentials
-                .password_for(endpoint, &self.params.dbname, &self.params.user);
+        let password = self.password_for(endpoint);
         let host = match endpoint {
             Endpoint::Tcp { host, .. } => host.as_str(),
             Endpoint::Socket { .. } => "localhost",
@@ -380,6 +436,33 @@ impl Probe for PgProbe {
     }
 
     async fn attempt(&mut self, plan: Plan) -> Result<Ready, AttemptError> {
+        self.mint(plan).await?;
+        let result = self.passes(plan).await;
+        match result {
+            // A cached token the server rejects (revoked, or signed with credentials that
+            // ended early): mint afresh at once rather than wait for the next attempt.
+            Err(error) if self.reused && rejected_password(&error) => {
+                if let Some(minter) = &mut self.minter {
+                    minter.forget();
+                }
+                self.mint(plan).await?;
+                self.passes(plan).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// 28P01 invalid_password somewhere in the attempt.
+fn rejected_password(error: &AttemptError) -> bool {
+    error.failures.iter().any(
+        |f| matches!(&f.failure, Failure::Server { sqlstate, .. } if sqlstate == INVALID_PASSWORD),
+    )
+}
+
+impl PgProbe {
+    /// The attempt's passes over the servers (prefer-standby has two).
+    async fn passes(&self, plan: Plan) -> Result<Ready, AttemptError> {
         let mut failures = Vec::new();
         let first = match self.params.session_attrs {
             SessionAttrs::PreferStandby => SessionAttrs::Standby,

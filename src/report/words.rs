@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use super::{lag_of, primary_fields, Level, Record};
 use crate::classify::sqlstate::SYNTAX_ERROR;
-use crate::classify::{AuthMethod, Class, Failure, Limit, NotMet, Phase};
+use crate::classify::{
+    AuthMethod, Class, Cloud, Failure, Limit, NotMet, Phase, TokenProblem, TokenSource,
+};
 use crate::condition::Condition;
 use crate::conninfo::SessionAttrs;
 use crate::credentials::Source;
@@ -80,6 +82,14 @@ pub fn record<'e>(event: &'e Event<'e>) -> Option<Record<'e>> {
         Event::Warning(warning) => warn("warning", format!("warning: {warning}")),
         Event::SocketOnly { target, server } => socket_only(target, server),
         Event::CredentialsChanged { target, source } => credentials_changed(target, source),
+        Event::TlsRaised { target, from } => Record {
+            target: Some(self::target(target)),
+            ..line(
+                Level::Info,
+                "tls_raised",
+                format!("sslmode={from} raised to require: --iam sends tokens only over TLS"),
+            )
+        },
         Event::Exec { command } => Record {
             program: Some(command.name()),
             ..debug("exec", format!("executing {}", command.name()))
@@ -548,6 +558,9 @@ pub fn describe(failure: &Failure, class: Class, conditions: &[Condition]) -> St
         }
         Failure::WrongKind { want, got } => format!("is a {got} server (waiting for {want})"),
         Failure::NotMet { check, got } => not_met(conditions.get(*check), got),
+        Failure::Token { source, problem } => {
+            format!("{class}: {}: {}", token_source(*source), token_problem(problem))
+        }
     }
 }
 
@@ -672,7 +685,78 @@ pub fn hint_of(error: &AttemptError) -> &'static str {
         Failure::Server { sqlstate, .. } if sqlstate == SYNTAX_ERROR => {
             "the --query has a syntax error: it was sent as written; test it with psql"
         }
+        Failure::Token {
+            problem: TokenProblem::ClockSkew,
+            ..
+        } => "this machine's clock is off: signed requests are refused; fix its time (NTP)",
+        Failure::Token { source, .. } => token_hint(*source),
         _ => hint(primary.class),
+    }
+}
+
+/// Which token source, as the cloud's documentation names it.
+fn token_source(source: TokenSource) -> &'static str {
+    match source {
+        TokenSource::NoSource(Cloud::Aws) => "AWS credentials",
+        TokenSource::NoSource(Cloud::Azure) => "Azure credentials",
+        TokenSource::NoSource(Cloud::Gcp) => "Google credentials",
+        TokenSource::AwsRegion => "AWS region",
+        TokenSource::AwsEnvironment => "AWS credentials from the environment",
+        TokenSource::AwsWebIdentity => "AWS web identity (STS AssumeRoleWithWebIdentity)",
+        TokenSource::AwsContainer => "AWS container credentials",
+        TokenSource::AwsImds => "AWS instance metadata (IMDSv2)",
+        TokenSource::AzureWorkloadIdentity => "Azure workload identity (Entra token endpoint)",
+        TokenSource::AzureAppService => "Azure App Service managed identity",
+        TokenSource::AzureImds => "Azure managed identity (IMDS)",
+        TokenSource::GcpKeyFile => "Google credentials file (GOOGLE_APPLICATION_CREDENTIALS)",
+        TokenSource::GcpMetadata => "Google metadata server",
+        TokenSource::Command => "--password-command",
+    }
+}
+
+/// What was wrong with a token source's answer (never the answer: it may hold a secret).
+fn token_problem(problem: &TokenProblem) -> String {
+    match problem {
+        TokenProblem::Unreachable { kind } => format!("cannot reach it ({kind})"),
+        TokenProblem::TimedOut => "no answer in time".to_string(),
+        TokenProblem::Tls { detail } => format!("TLS failed: {detail}"),
+        TokenProblem::PlainHttp { host } => format!(
+            "refusing plain http to {host}: a token must not cross a network in clear (use https)"
+        ),
+        TokenProblem::Status { code } => format!("answered HTTP {code}"),
+        TokenProblem::NotReadyYet { code } => format!("not ready yet (HTTP {code})"),
+        TokenProblem::ClockSkew => {
+            "refused the request as signed at the wrong time (clock skew)".to_string()
+        }
+        TokenProblem::Malformed { what } => format!("unusable answer: {what}"),
+        TokenProblem::Missing { what } => what.clone(),
+        TokenProblem::CommandNotStarted {
+            kind: std::io::ErrorKind::NotFound,
+        } => "cannot start it: no such program (it is run without a shell: give a path or a program on PATH)".to_string(),
+        TokenProblem::CommandNotStarted { kind } => format!("cannot start it ({kind})"),
+        TokenProblem::CommandFailed { status, stderr } if stderr.is_empty() => status.clone(),
+        TokenProblem::CommandFailed { status, stderr } => format!("{status}: {stderr}"),
+        TokenProblem::CommandEmpty => "printed no password (its first line is empty)".to_string(),
+    }
+}
+
+/// Where to look when a token source fails.
+fn token_hint(source: TokenSource) -> &'static str {
+    match source {
+        TokenSource::NoSource(Cloud::Aws) => "give pgwait the app's AWS identity: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, IRSA (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE), ECS or EKS Pod Identity (AWS_CONTAINER_CREDENTIALS_*), or an instance role",
+        TokenSource::NoSource(Cloud::Azure) => "give pgwait the app's managed or workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE)",
+        TokenSource::NoSource(Cloud::Gcp) => "give pgwait the app's Google identity: Workload Identity on GKE, or GOOGLE_APPLICATION_CREDENTIALS",
+        TokenSource::AwsRegion => "give --aws-region or set AWS_REGION",
+        TokenSource::AwsEnvironment => "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN",
+        TokenSource::AwsWebIdentity => "check AWS_ROLE_ARN, the role's trust policy for this service account (IRSA), and AWS_WEB_IDENTITY_TOKEN_FILE",
+        TokenSource::AwsContainer => "check the task role or EKS Pod Identity association, AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE)",
+        TokenSource::AwsImds => "attach an IAM role to the instance; containers need the IMDSv2 hop limit at 2 (HttpPutResponseHopLimit); AWS_EC2_METADATA_SERVICE_ENDPOINT overrides the address",
+        TokenSource::AzureWorkloadIdentity => "check AZURE_CLIENT_ID, AZURE_TENANT_ID and the identity's federated credential for this service account (AZURE_FEDERATED_TOKEN_FILE)",
+        TokenSource::AzureAppService => "turn on the app's managed identity (IDENTITY_ENDPOINT, IDENTITY_HEADER); AZURE_CLIENT_ID selects a user-assigned one",
+        TokenSource::AzureImds => "assign a managed identity to the VM; AZURE_CLIENT_ID selects a user-assigned one",
+        TokenSource::GcpKeyFile => "check GOOGLE_APPLICATION_CREDENTIALS: a service-account key file readable here, whose account exists and is enabled",
+        TokenSource::GcpMetadata => "on GKE enable Workload Identity and bind the Kubernetes service account to a Google service account; GCE_METADATA_HOST overrides the server",
+        TokenSource::Command => "run the --password-command by hand: it must print the password on its first line and exit 0",
     }
 }
 
@@ -696,6 +780,8 @@ pub fn hint(class: Class) -> &'static str {
         Class::NotMet => "the condition does not hold yet (migrations or seed data still running?); note that a count(*) query needs \"> 0\" to mean anything",
         Class::Privileges => "the user lacks a privilege the condition needs: GRANT it, or --retry-on privileges waits for the grant",
         Class::ServerError => "the server rejected the connection: see the SQLSTATE and the server log",
+        Class::Credentials => "the token source is not answering yet; pgwait keeps asking",
+        Class::CredentialsRefused => "the token source refused: check the settings it names",
     }
 }
 
