@@ -21,7 +21,7 @@ use crate::config::{self, ConfigError};
 use crate::conninfo::{self, service, Defaults, Origin, Settings};
 use crate::passfile;
 
-const TARGETS: u32 = 5;
+const TARGETS: u32 = 6;
 
 fn budget() -> Duration {
     let total: u64 = std::env::var("PGWAIT_FUZZ_SECS")
@@ -234,6 +234,7 @@ fn invocation() -> impl Strategy<Value = Invocation> {
         "--query",
         "--migrations",
         "--migrations-table",
+        "--password-command",
     ]);
     let var = prop::sample::select(vec![
         "DATABASE_URL",
@@ -303,5 +304,31 @@ fn fuzz_config_errors_are_values_not_panics_for_any_bytes_in_a_flag() {
             let _: Result<_, ConfigError> = config::build(*opts, &env, &defaults());
         }
         Ok(())
+    });
+}
+
+/// What token endpoints and `--password-command` hand pgwait is untrusted: a reply, a URL from a
+/// variable, a command line. Parsing any bytes never panics, and no error carries the input (a
+/// token fragment in a malformed reply, a secret argument).
+#[test]
+fn fuzz_token_replies_urls_and_command_lines_never_panic_or_echo() {
+    use crate::token::{command::PasswordCommand, http::Url, oauth};
+    let input = (regex("\\PC{0,40}"), password(), 0usize..3);
+    fuzz("token inputs", input, |(text, secret, shape)| {
+        let text = match shape {
+            0 => format!("{{\"access_token\":{text:?}{secret},\"expires_in\":\"{text}\"}}"),
+            1 => format!("http://{text}{secret}/x"),
+            _ => format!("vault {text} '{secret}"),
+        };
+        if let Err(e) = oauth::parse_token(text.as_bytes(), SystemTime::now()) {
+            must_not_show(format!("{e:?}"), secret)?;
+        }
+        if let Err(e) = Url::parse(&text) {
+            must_not_show(e.to_string(), secret)?;
+        }
+        match PasswordCommand::parse(&text) {
+            Ok(command) => must_not_show(format!("{command:?}"), secret),
+            Err(e) => must_not_show(format!("{e} {e:?}"), secret),
+        }
     });
 }
