@@ -102,3 +102,76 @@ fn the_first_command_in_the_readme_shows_the_whole_main_job() {
     assert!(waited < ready, "{stderr}");
     assert!(stdout.contains("the app starts now"), "{stdout}");
 }
+
+/// The three cloud-login examples: a service account bound to a cloud identity, the pod using
+/// it, and an init container that logs in with `--iam` and no password, over verified TLS; and
+/// pgwait accepts its arguments and environment as written (no usage error).
+#[test]
+fn the_cloud_login_examples_use_the_pods_identity_and_no_password() {
+    let table = [
+        (
+            "examples/kubernetes/iam-eks.yaml",
+            "aws",
+            "eks.amazonaws.com/role-arn",
+        ),
+        (
+            "examples/kubernetes/iam-aks.yaml",
+            "azure",
+            "azure.workload.identity/client-id",
+        ),
+        (
+            "examples/kubernetes/iam-gke.yaml",
+            "gcp",
+            "iam.gke.io/gcp-service-account",
+        ),
+    ];
+    for (path, cloud, annotation) in table {
+        let docs = load(path);
+        let account = &docs[0];
+        assert_eq!(account["kind"].as_str(), Some("ServiceAccount"), "{path}");
+        assert!(
+            account["metadata"]["annotations"][annotation]
+                .as_str()
+                .is_some(),
+            "{path}"
+        );
+        let spec = &docs[1]["spec"]["template"]["spec"];
+        assert_eq!(
+            spec["serviceAccountName"], account["metadata"]["name"],
+            "{path}"
+        );
+        let init = &spec["initContainers"][0];
+        let args = strings(&init["args"]);
+        let at = args.iter().position(|a| a == "--iam").expect("--iam");
+        assert_eq!(args[at + 1], cloud, "{path}");
+        let env: Vec<(String, String)> = init["env"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().into(),
+                    e["value"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        for (name, value) in &env {
+            assert!(!name.contains("PASSWORD"), "{path}: {name}");
+            if name == "PGSSLMODE" {
+                assert!(value.starts_with("verify-"), "{path}: {value}");
+            }
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgwait"))
+            .env_clear()
+            .envs(env.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+            .args(&args)
+            .args(["--once", "--connect-timeout", "1s", "-t", "2s"])
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(2), "{path}: {log}");
+    }
+    let aks = &load("examples/kubernetes/iam-aks.yaml")[1];
+    let labels = &aks["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(labels["azure.workload.identity/use"].as_str(), Some("true"));
+}

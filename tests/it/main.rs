@@ -7,6 +7,7 @@ mod support;
 
 mod architecture;
 mod cli;
+mod cloud;
 mod conditions;
 mod containers;
 mod credentials;
@@ -25,4 +26,4 @@ mod pgbouncer;
 mod replica;
 mod supervise;
 mod targets;
-mod tls;
+pub mod tls;

@@ -16,7 +16,14 @@ host all all 127.0.0.1/32 scram-sha-256
 
 /// A running server with `ssl = on`, the test PKI, and the given pg_hba.conf.
 fn tls_cluster(hba: &str) -> (Cluster, Pki) {
-    let mut cluster = Cluster::new("");
+    let (mut cluster, pki) = stopped_tls_cluster(hba);
+    cluster.start_ready();
+    (cluster, pki)
+}
+
+/// A server with `ssl = on`, the test PKI and the given pg_hba.conf, not started yet.
+pub fn stopped_tls_cluster(hba: &str) -> (Cluster, Pki) {
+    let cluster = Cluster::new("");
     let pki = certs::make(&cluster.root, "cert_user");
     cluster.write_data_file("server.crt", &pki.server_cert, 0o644);
     cluster.write_data_file("server.key", &pki.server_key, 0o600);
@@ -33,7 +40,6 @@ fn tls_cluster(hba: &str) -> (Cluster, Pki) {
     let mut pgconf = std::fs::read_to_string(cluster.data.join("postgresql.conf")).unwrap();
     pgconf.push_str(&conf);
     cluster.write_data_file("postgresql.conf", &pgconf, 0o600);
-    cluster.start_ready();
     (cluster, pki)
 }
 
