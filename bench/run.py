@@ -453,13 +453,19 @@ def scenario_warm(template, base, runs=40):
         "pgwait -- true (SCRAM + SELECT 1)": gate + ["--", "true"],
         "pgwait --migrations django:auth.0012_alter -- true": gate + ["--migrations", "django:auth.0012_alter",
                                                                       "--", "true"],
+        # The cost of a password made per attempt: one fork+exec of a tiny program (no shell).
+        "pgwait --password-command 'printf PW' -- true": gate + ["--password-command", f"printf {PASSWORD}",
+                                                                "--", "true"],
         "pg_isready (no auth, no query)": [f"{BIN}/pg_isready", "-q", "-h", "127.0.0.1", "-p", str(c.port)],
     }
+    # --password-command and PGPASSWORD together are a usage error: that row gets no PGPASSWORD.
+    bare = dict(PATH=os.environ["PATH"])
     times = {name: [] for name in commands}
     for _ in range(runs):
         for name, cmd in random.sample(list(commands.items()), len(commands)):
             t0 = time.perf_counter()
-            subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(cmd, env=bare if "--password-command" in cmd else env, check=True,
+                           stdout=subprocess.DEVNULL)
             times[name].append(time.perf_counter() - t0)
     c.stop()
     base = statistics.median(times["pg_isready (no auth, no query)"])
