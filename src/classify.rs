@@ -74,6 +74,9 @@ pub enum Failure {
         got: Option<String>,
         uid: u32,
     },
+    /// `channel_binding=require`, and the server asked for a method without channel binding
+    /// (cleartext, MD5, SCRAM without -PLUS): refused before any password was sent, as libpq.
+    ChannelBindingRequired { requested: Option<AuthMethod> },
     /// Authentication failed on the client side for another reason (the client's own words,
     /// e.g. a SCRAM server signature that does not verify).
     ClientAuth { detail: String },
@@ -468,6 +471,7 @@ pub fn classify(failure: &Failure) -> Class {
         | Failure::UnsupportedAuth(_)
         | Failure::AuthNotAllowed { .. }
         | Failure::WrongPeer { .. }
+        | Failure::ChannelBindingRequired { .. }
         | Failure::ClientAuth { .. } => Class::Auth,
         Failure::Tls { .. } | Failure::TlsRefused => Class::Tls,
         Failure::WrongKind { .. } => Class::WrongKind,

@@ -13,6 +13,7 @@ use crate::cli::{flag_of, Id, Opts};
 use crate::condition::{self, Condition};
 pub use crate::config_error::ConfigError;
 use crate::conninfo::{self, ConnParams, Defaults, Origin, RootCert, Settings, SslMode};
+use crate::diagnose;
 use crate::dialect::{self, Chosen, Driver, EnvUse, Roots, Verify};
 use crate::exec::Command;
 use crate::migrations::{self, HistoryTable};
@@ -62,6 +63,8 @@ pub struct Config {
     pub supervise: Option<supervise::Options>,
     /// `--iam` / `--password-command`: each attempt's password is made, not configured.
     pub token: Option<token::Settings>,
+    /// `--diagnose`: one pass through the checklist instead of a wait.
+    pub diagnose: Option<diagnose::Settings>,
 }
 
 /// One database to wait for.
@@ -75,6 +78,8 @@ pub struct Target {
     pub dialect: Dialect,
     /// `--iam` raised an sslmode that allows plain text to `require`: the mode it replaced.
     pub tls_raised: Option<&'static str>,
+    /// Where the main settings came from (`--diagnose` reports it).
+    pub origins: diagnose::Origins,
 }
 
 /// Read access to environment variables, injectable for tests.
@@ -128,9 +133,63 @@ pub fn build(
         },
         conditions: conditions(&opts, env)?,
         supervise: supervise_options(&opts, env)?,
+        diagnose: diagnose_settings(&opts, env)?,
         command: Command::from_argv(opts.command),
         token: token.map(|(settings, _)| settings),
     })
+}
+
+/// `--diagnose`, and what it needs to know about where it runs. It replaces the wait, so a
+/// command to exec after it is a usage error.
+fn diagnose_settings(
+    opts: &Opts,
+    env: &dyn Environment,
+) -> Result<Option<diagnose::Settings>, ConfigError> {
+    if !opts.has(Id::Diagnose) {
+        return Ok(None);
+    }
+    if !opts.command.is_empty() {
+        return Err(ConfigError::Requires {
+            source: Origin::Flag(flag_of(Id::Diagnose).names),
+            needs: "no command (it reports and exits)",
+        });
+    }
+    let container = ["/.dockerenv", "/run/.containerenv"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists());
+    let kubernetes = env.var_os("KUBERNETES_SERVICE_HOST").is_some();
+    Ok(Some(diagnose::Settings {
+        in_container: container || kubernetes,
+        in_kubernetes: kubernetes,
+    }))
+}
+
+/// The keywords `--diagnose` shows with their origin; `None`: libpq's default.
+const SHOWN_ORIGINS: [&str; 7] = [
+    "host",
+    "hostaddr",
+    "port",
+    "user",
+    "dbname",
+    "sslmode",
+    "target_session_attrs",
+];
+
+/// Where each shown setting came from; the password's origin is the token source's, or the
+/// layer that set it (`--password-file` sets it too), `None` when none did (then `.pgpass`).
+fn origins(settings: &Settings, token: Option<&(token::Settings, Origin)>) -> diagnose::Origins {
+    let of = SHOWN_ORIGINS
+        .iter()
+        .map(|k| (*k, settings.get(k).map(|(_, origin)| origin)))
+        .collect();
+    let password = match token {
+        Some((_, origin)) => Some(*origin),
+        None => settings
+            .get("password")
+            .filter(|(p, _)| !p.is_empty())
+            .map(|(_, origin)| origin),
+    };
+    diagnose::Origins { of, password }
 }
 
 /// `--iam` or `--password-command` (not both), with the variables their sources read.
@@ -247,6 +306,7 @@ fn build_target(
     let mut conn = settings.resolve(defaults)?;
     apply_behaviour(&mut conn, dialect);
     let tls_raised = apply_token(&mut conn, &settings, token)?;
+    let origins = origins(&settings, token);
     conn.password_file = password_file;
     let attempt_timeout = attempt_timeout(opts, env, &conn)?;
     Ok(Target {
@@ -254,6 +314,7 @@ fn build_target(
         attempt_timeout,
         dialect,
         tls_raised,
+        origins,
     })
 }
 

@@ -21,7 +21,7 @@ use crate::config::{self, ConfigError};
 use crate::conninfo::{self, service, Defaults, Origin, Settings};
 use crate::passfile;
 
-const TARGETS: u32 = 6;
+const TARGETS: u32 = 7;
 
 fn budget() -> Duration {
     let total: u64 = std::env::var("PGWAIT_FUZZ_SECS")
@@ -330,5 +330,30 @@ fn fuzz_token_replies_urls_and_command_lines_never_panic_or_echo() {
             Ok(command) => must_not_show(format!("{command:?}"), secret),
             Err(e) => must_not_show(format!("{e} {e:?}"), secret),
         }
+    });
+}
+
+/// What a server sends `--diagnose` is untrusted: a pg_hba.conf message, a 57P03's text, a
+/// certificate. Reading any of them never panics, and a certificate's text never holds a raw
+/// control character (it could forge a report line).
+#[test]
+fn fuzz_server_texts_and_certificates_never_panic() {
+    let input = (
+        regex("\\PC{0,60}"),
+        prop::collection::vec(any::<u8>(), 0..600),
+    );
+    fuzz("server texts", input, |(text, bytes)| {
+        let message = format!(
+            "no pg_hba.conf entry for host \"{text}\", user \"{text}\", database \"x\", {text}"
+        );
+        let _ = crate::diagnose::server_text_parses(&message);
+        let _ = crate::diagnose::server_text_parses(text);
+        if let Ok(cert) = crate::x509::summarize(bytes) {
+            let shown = format!("{}{}", cert.subject_text(), cert.issuer_text());
+            if shown.chars().any(|c| c.is_control()) {
+                return Err(format!("a control character in {shown:?}"));
+            }
+        }
+        Ok(())
     });
 }

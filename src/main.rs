@@ -10,6 +10,7 @@ mod config;
 mod config_error;
 mod conninfo;
 mod credentials;
+mod diagnose;
 mod dialect;
 mod event;
 mod exec;
@@ -25,7 +26,9 @@ mod sql;
 mod supervise;
 mod tls;
 mod token;
+mod utc;
 mod wait;
+mod x509;
 
 #[cfg(test)]
 mod fuzz;
@@ -63,6 +66,9 @@ fn run(args: Vec<OsString>, env: &dyn Environment, reporter: &mut Reporter<Stder
     };
     reporter.configure(config.log);
     reporter.name_targets(config.targets.len() > 1);
+    if let Some(settings) = config.diagnose {
+        return diagnose_all(&config, settings, reporter);
+    }
     let mut probes = Vec::with_capacity(config.targets.len());
     for target in &config.targets {
         match probe_for(target, &config.conditions, config.token.as_ref(), reporter) {
@@ -254,6 +260,49 @@ fn exec_command(
     let error = exec::exec(command);
     reporter.emit(&Event::ExecFailed(&error));
     Exit::from(&error)
+}
+
+/// `--diagnose`: the checklist for each target in turn, reported on stdout; the exit code is the
+/// worst verdict, as `--once` would give it.
+fn diagnose_all(
+    config: &Config,
+    settings: diagnose::Settings,
+    reporter: &mut Reporter<Stderr>,
+) -> Exit {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return internal(reporter, "cannot start the async runtime", &error),
+    };
+    let mut worst = Exit::Ready;
+    let mut out = std::io::stdout().lock();
+    for target in &config.targets {
+        let tls = tls::setup(&target.conn.tls);
+        let input = diagnose::Input {
+            conn: &target.conn,
+            origins: &target.origins,
+            tls: tls.as_ref().map(Option::as_ref),
+            settings,
+            limit: target.attempt_timeout,
+            conditions: &config.conditions,
+            token: config.token.as_ref(),
+            retry_on: config.wait.retry_on,
+        };
+        let diagnosis = runtime.block_on(diagnose::run(input));
+        let event_target = event_target(target, &config.conditions);
+        let format = config.log.format;
+        // stdout may be closed; the exit code still says the verdict.
+        let _ = report::write_diagnosis(&mut out, format, &event_target, &diagnosis);
+        worst = match (diagnosis.verdict, worst) {
+            (diagnose::Verdict::Rejected(_), _) | (_, Exit::Rejected) => Exit::Rejected,
+            (diagnose::Verdict::NotReady(_), _) => Exit::NotReady,
+            (_, other) => other,
+        };
+    }
+    runtime.shutdown_background();
+    worst
 }
 
 fn internal(reporter: &mut Reporter<Stderr>, what: &'static str, error: &std::io::Error) -> Exit {

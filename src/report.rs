@@ -7,6 +7,7 @@
 //! characters are escaped so it can neither forge a line nor colour the terminal; in JSON mode
 //! serde_json escapes it, and [`SafeJson`] escapes what JSON allows raw (DEL, C1, bidi controls).
 
+mod diagnosis;
 mod json;
 mod words;
 
@@ -19,6 +20,8 @@ use crate::condition::Lag;
 use crate::event::{Event, Sink};
 use crate::policy::Decision;
 use crate::probe::{AttemptError, Server};
+
+pub use diagnosis::write as write_diagnosis;
 
 /// How much pgwait says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -135,6 +135,92 @@ pub fn setup(params: &TlsParams) -> Result<Option<Tls>, TlsError> {
     }))
 }
 
+/// What a TLS handshake showed `--diagnose`: the server's chain, and what the verifier the
+/// sslmode and root certificate call for made of it (its words when it refused).
+#[derive(Debug, Clone, Default)]
+pub struct Inspected {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub verdict: Option<Result<(), String>>,
+}
+
+/// A client setup for `--diagnose` that completes the handshake whatever the certificate, so the
+/// certificate can be shown, and records what the real verification would have said.
+pub fn inspecting(
+    params: &TlsParams,
+) -> Result<(Arc<ClientConfig>, Arc<std::sync::Mutex<Inspected>>), TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let record = Arc::new(std::sync::Mutex::new(Inspected::default()));
+    let inspector = Arc::new(Inspector {
+        inner: verifier(params, &provider)?,
+        record: record.clone(),
+    });
+    let versions = protocol_versions(params.min_version, params.max_version);
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| TlsError::Config {
+            detail: e.to_string(),
+        })?
+        .dangerous()
+        .with_custom_certificate_verifier(inspector)
+        .with_no_client_auth();
+    config.enable_sni = params.sni;
+    Ok((Arc::new(config), record))
+}
+
+/// Records the chain and the real verifier's verdict, then lets the handshake go on.
+#[derive(Debug)]
+struct Inspector {
+    inner: Arc<dyn ServerCertVerifier>,
+    record: Arc<std::sync::Mutex<Inspected>>,
+}
+
+impl ServerCertVerifier for Inspector {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verdict = self
+            .inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        if let Ok(mut record) = self.record.lock() {
+            record.chain = std::iter::once(end_entity)
+                .chain(intermediates)
+                .map(|c| c.clone().into_owned())
+                .collect();
+            record.verdict = Some(verdict);
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
 /// `sslkeylogfile`: the session secrets in NSS key log format, appended as libpq does (the file
 /// is created 0600). Best effort, like libpq: a file that cannot be written costs nothing else.
 #[derive(Debug)]

@@ -32,6 +32,8 @@ pub struct PgProbe {
     /// cache (a rejected reused token earns one fresh try).
     minted: Vec<(Endpoint, Secret)>,
     reused: bool,
+    /// `--diagnose`: ask each server that lets us in for its facts.
+    facts: bool,
 }
 
 /// A connection that failed, and how long the server took to answer if one did: its own time,
@@ -124,7 +126,14 @@ impl PgProbe {
             minter,
             minted: Vec::new(),
             reused: false,
+            facts: false,
         }
+    }
+
+    /// Also asks the server that answers for its version, recovery state and listen_addresses.
+    pub fn with_facts(mut self) -> Self {
+        self.facts = true;
+        self
     }
 
     /// Mints (or takes from the cache) the password for every endpoint, by the attempt's first
@@ -256,6 +265,7 @@ impl PgProbe {
                         server,
                         socket_only: answer.socket_only,
                         lag: answer.lag,
+                        facts: answer.facts,
                     });
                 }
                 Err(failed) => {
@@ -380,6 +390,7 @@ impl PgProbe {
             attrs,
             conditions: &self.conditions,
             over_socket: matches!(route, Route::Unix(_)),
+            facts: self.facts,
         };
         let began = Instant::now();
         let stream: Stream = tcp::connect(route, plan.tcp_connect_limit, deadline).await?;

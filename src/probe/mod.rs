@@ -51,6 +51,16 @@ pub struct Server {
     pub route: Option<Route>,
 }
 
+/// What a server says about itself (`--diagnose` asks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerFacts {
+    /// `version()`, as the server words it (server text: escaped when shown).
+    pub version: String,
+    pub in_recovery: bool,
+    /// `listen_addresses`; empty: the Unix socket only.
+    pub listen_addresses: String,
+}
+
 /// A successful attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ready {
@@ -60,6 +70,8 @@ pub struct Ready {
     pub socket_only: bool,
     /// `--max-lag`: how far behind the server was (zero for a primary).
     pub lag: Option<crate::condition::Lag>,
+    /// `--diagnose`: the server's own facts.
+    pub facts: Option<ServerFacts>,
 }
 
 /// One server address that failed, and why.

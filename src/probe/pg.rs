@@ -50,16 +50,20 @@ pub struct Session<'a> {
     pub conditions: &'a [Condition],
     /// Over a Unix socket: also ask whether the server listens on TCP at all.
     pub over_socket: bool,
+    /// `--diagnose`: also ask the server's version, recovery state and listen_addresses.
+    pub facts: bool,
 }
 
 /// What a successful session learned besides "ready".
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Answer {
     /// Reached over a socket, and `listen_addresses` is empty: the official image's temporary
     /// init-phase server, which restarts before the real one is up.
     pub socket_only: bool,
     /// `--max-lag`: the standby's backlog when it was judged within the bounds.
     pub lag: Option<condition::Lag>,
+    /// `--diagnose`: what the server says about itself, when asked.
+    pub facts: Option<super::ServerFacts>,
 }
 
 /// PostgreSQL's SSLRequest: length 8, code 80877103.
@@ -276,6 +280,9 @@ async fn checks(
             return Ok(Err(Failure::NotMet { check, got }));
         }
     }
+    if session.facts {
+        answer.facts = Some(server_facts(client).await?);
+    }
     if session.over_socket {
         let row = first_row(
             client,
@@ -286,6 +293,27 @@ async fn checks(
         answer.socket_only = listen.is_some_and(|l| l.trim().is_empty());
     }
     Ok(Ok(answer))
+}
+
+/// The server's version, whether it is in recovery, and its listen_addresses (one row; a
+/// hostile peer's missing columns are empty).
+async fn server_facts(
+    client: &tokio_postgres::Client,
+) -> Result<super::ServerFacts, tokio_postgres::Error> {
+    let sql = "SELECT pg_catalog.version(), pg_catalog.pg_is_in_recovery()::text, \
+               pg_catalog.current_setting('listen_addresses')";
+    let row = first_row(client, sql).await?;
+    let column = |i| {
+        row.as_ref()
+            .and_then(|r| r.try_get(i).ok().flatten())
+            .unwrap_or_default()
+            .to_string()
+    };
+    Ok(super::ServerFacts {
+        version: column(0),
+        in_recovery: column(1) == "true",
+        listen_addresses: column(2),
+    })
 }
 
 /// How long a failed session may take to close: a clean Terminate is for servers that answered.
@@ -523,6 +551,16 @@ fn client_auth(e: &tokio_postgres::Error, session: &Session<'_>, seen: &Seen) ->
     if let Some(method) = seen.auth.as_ref().and_then(unsupported_method) {
         return Failure::UnsupportedAuth(method);
     }
+    if session.params.channel_binding == ChannelBinding::Require {
+        let requested = seen.auth.as_ref().map(|a| match a.code {
+            10 => AuthMethod::Sasl(a.mechanisms.clone()),
+            code => AuthMethod::Code(code),
+        });
+        let plus = matches!(&requested, Some(AuthMethod::Sasl(m)) if m.iter().any(|m| m.ends_with("-PLUS")));
+        if !plus {
+            return Failure::ChannelBindingRequired { requested };
+        }
+    }
     if session.password.is_none() {
         return Failure::NoPassword;
     }
@@ -644,6 +682,7 @@ mod tests {
             attrs: SessionAttrs::Any,
             conditions: &[],
             over_socket: false,
+            facts: false,
         };
         let config = client_config(&session, false);
         assert_eq!(config.get_user(), Some("app"));

@@ -23,6 +23,29 @@ pub fn line(record: &Record<'_>, now: SystemTime) -> String {
     String::from_utf8(buf).unwrap_or_default()
 }
 
+/// A JSON line of string fields (a `None` is left out) and maybe a number, for `--diagnose`.
+pub fn object(fields: &[(&str, Option<&str>)], number: Option<(&str, u64)>) -> String {
+    let mut buf = Vec::with_capacity(256);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut buf, SafeJson);
+    let written = (|| {
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in fields {
+            optional(&mut map, key, *value)?;
+        }
+        optional(
+            &mut map,
+            number.map_or("exit", |n| n.0),
+            number.map(|n| n.1),
+        )?;
+        map.end()
+    })();
+    if written.is_err() {
+        return String::new();
+    }
+    buf.push(b'\n');
+    String::from_utf8(buf).unwrap_or_default()
+}
+
 struct Stamped<'r, 'a> {
     record: &'r Record<'a>,
     now: SystemTime,
@@ -68,7 +91,7 @@ impl Serialize for Stamped<'_, '_> {
 
 fn optional<M: SerializeMap, T: Serialize>(
     map: &mut M,
-    key: &'static str,
+    key: &str,
     value: Option<T>,
 ) -> Result<(), M::Error> {
     match value {
@@ -104,31 +127,17 @@ impl Formatter for SafeJson {
 /// `2026-11-24T05:07:12.345Z`: RFC 3339, UTC, milliseconds.
 pub fn rfc3339_millis(t: SystemTime) -> String {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days);
+    let c = crate::utc::civil(t);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        c.year,
+        c.month,
+        c.day,
+        c.hour,
+        c.minute,
+        c.second,
         since.subsec_millis()
     )
-}
-
-/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm for the proleptic
-/// Gregorian calendar.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -138,6 +138,7 @@ fn json_lines_carry_the_documented_fields() {
         server: db(),
         socket_only: false,
         lag: None,
+        facts: None,
     };
     let out = written(
         settings(Verbosity::Normal, LogFormat::Json),
@@ -203,6 +204,7 @@ fn lag_is_on_the_ready_line_and_on_lagging_failures() {
             bytes: Some(2048),
             ms: Some(12),
         }),
+        facts: None,
     };
     let lagging = AttemptError {
         failures: vec![AddrFailure::new(

@@ -546,6 +546,19 @@ pub fn describe(failure: &Failure, class: Class, conditions: &[Condition]) -> St
             let got = got.as_deref().map_or(format!("user ID {uid}"), |g| format!("\"{g}\""));
             format!("{class}: requirepeer is \"{want}\", but the server runs as {got}")
         }
+        Failure::ChannelBindingRequired { requested } => {
+            let asked = match requested {
+                Some(AuthMethod::Sasl(mechanisms)) => format!("SASL ({})", mechanisms.join(", ")),
+                Some(AuthMethod::Code(code)) => match AUTH_METHODS.iter().find(|(c, _)| c == code) {
+                    Some((_, name)) => format!("{name} authentication"),
+                    None => format!("authentication method {code}"),
+                },
+                None => "no authentication".to_string(),
+            };
+            format!(
+                "{class}: channel binding is required (channel_binding=require), but the server asked for {asked}, not SCRAM-SHA-256-PLUS (nothing was sent)"
+            )
+        }
         Failure::ClientAuth { detail } => format!("{class}: {detail}"),
         Failure::Tls {
             detail,
@@ -685,11 +698,19 @@ pub fn hint_of(error: &AttemptError) -> &'static str {
         Failure::Server { sqlstate, .. } if sqlstate == SYNTAX_ERROR => {
             "the --query has a syntax error: it was sent as written; test it with psql"
         }
+        Failure::Server {
+            sqlstate, message, ..
+        } if sqlstate == "28000" && message.contains("pg_hba.conf") => {
+            "no pg_hba.conf line lets this connection in (its host, user, database, with or without TLS): add one and reload the server; pgwait --diagnose names the line"
+        }
         Failure::Token {
             problem: TokenProblem::ClockSkew,
             ..
         } => "this machine's clock is off: signed requests are refused; fix its time (NTP)",
         Failure::Token { source, .. } => token_hint(*source),
+        Failure::ChannelBindingRequired { .. } => {
+            "channel binding needs SCRAM-SHA-256-PLUS: scram-sha-256 authentication over TLS, with the role's password stored as SCRAM (password_encryption = scram-sha-256); or lower channel_binding"
+        }
         _ => hint(primary.class),
     }
 }

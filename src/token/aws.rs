@@ -9,7 +9,6 @@ mod chain;
 mod container;
 mod imds;
 mod sts;
-pub mod utc;
 
 use std::time::{Duration, SystemTime};
 

@@ -7,9 +7,9 @@ use std::time::SystemTime;
 
 use ring::{digest, hmac};
 
-use super::aws::utc::amz_date;
 use super::aws::AwsCredentials;
 use super::http::escape;
+use crate::utc::amz_date;
 
 /// The service name RDS IAM tokens are signed for.
 const SERVICE: &str = "rds-db";

@@ -192,6 +192,7 @@ fn ready() -> Result<Ready, AttemptError> {
         server: db(),
         socket_only: false,
         lag: None,
+        facts: None,
     })
 }
 

@@ -175,3 +175,64 @@ fn the_cloud_login_examples_use_the_pods_identity_and_no_password() {
     let labels = &aks["spec"]["template"]["metadata"]["labels"];
     assert_eq!(labels["azure.workload.identity/use"].as_str(), Some("true"));
 }
+
+/// The native-sidecar pod starts the proxy first (restartPolicy: Always, a startup probe), then
+/// pgwait, then the app; the migration Job maps pgwait's exit codes: 2 and 3 fail the Job, 1 is
+/// retried — the codes pgwait documents (docs/behaviour.md).
+#[test]
+fn the_sidecar_pod_and_the_migration_job_use_pgwaits_order_and_exit_codes() {
+    let pod = &load("examples/kubernetes/native-sidecar.yaml")[0];
+    let inits = pod["spec"]["initContainers"].as_vec().unwrap();
+    assert_eq!(inits[0]["restartPolicy"].as_str(), Some("Always"));
+    assert!(inits[0]["startupProbe"]["tcpSocket"]["port"]
+        .as_i64()
+        .is_some());
+    assert!(inits[1]["image"].as_str().unwrap().contains("pgwait"));
+    assert!(
+        inits[1]["restartPolicy"].is_badvalue(),
+        "pgwait runs to completion"
+    );
+
+    let job = &load("examples/kubernetes/migrate-job.yaml")[0];
+    assert_eq!(job["kind"].as_str(), Some("Job"));
+    let rules = job["spec"]["podFailurePolicy"]["rules"].as_vec().unwrap();
+    let codes = |action: &str| -> Vec<i64> {
+        rules
+            .iter()
+            .filter(|r| r["action"].as_str() == Some(action))
+            .flat_map(|r| {
+                r["onExitCodes"]["values"]
+                    .as_vec()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_i64().unwrap())
+            })
+            .collect()
+    };
+    assert_eq!(codes("FailJob"), vec![2, 3]);
+    assert_eq!(codes("Count"), vec![1]);
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    let named = rules
+        .iter()
+        .all(|r| r["onExitCodes"]["containerName"] == container["name"]);
+    assert!(named, "the rules name the container that runs pgwait");
+    let command = strings(&container["command"]);
+    assert!(
+        command[0].ends_with("pgwait") && command.contains(&"--".to_string()),
+        "{command:?}"
+    );
+    // The codes the Job relies on are the ones pgwait documents.
+    let behaviour =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/behaviour.md"))
+            .unwrap();
+    for (code, meaning) in [
+        (1, "not ready"),
+        (2, "usage or configuration error"),
+        (3, "permanent rejection"),
+    ] {
+        assert!(
+            behaviour.contains(&format!("| {code} | {meaning}")),
+            "docs/behaviour.md: {code}"
+        );
+    }
+}

@@ -11,6 +11,7 @@ mod cloud;
 mod conditions;
 mod containers;
 mod credentials;
+mod diagnose;
 mod dialects;
 mod differential;
 mod drivers;

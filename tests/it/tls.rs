@@ -15,7 +15,7 @@ host all all 127.0.0.1/32 scram-sha-256
 ";
 
 /// A running server with `ssl = on`, the test PKI, and the given pg_hba.conf.
-fn tls_cluster(hba: &str) -> (Cluster, Pki) {
+pub fn tls_cluster(hba: &str) -> (Cluster, Pki) {
     let (mut cluster, pki) = stopped_tls_cluster(hba);
     cluster.start_ready();
     (cluster, pki)
@@ -399,6 +399,10 @@ fn scram_over_tls_with_and_without_required_channel_binding() {
         &pw,
     );
     assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    // As libpq: said to be channel binding, not a wrong password.
+    let log = stderr_of(&out);
+    assert!(log.contains("channel binding is required (channel_binding=require), but the server asked for SASL (SCRAM-SHA-256), not SCRAM-SHA-256-PLUS"), "{log}");
+    assert!(!log.contains("check the user name and password"), "{log}");
     let out = once(&cluster, "user=scram_user sslmode=prefer", &pw);
     assert!(out.status.success(), "{}", stderr_of(&out));
 }

@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{status_problem, utc, AwsCredentials};
+use super::{status_problem, AwsCredentials};
 use crate::classify::{TokenProblem, TokenSource};
 use crate::conninfo::Secret;
 use crate::token::http::{self, Plain, Request, Url, MAX_RESPONSE};
 use crate::token::oauth;
 use crate::token::{Env, TokenError};
+use crate::utc;
 
 const SOURCE: TokenSource = TokenSource::AwsContainer;
 const RELATIVE: &str = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI";

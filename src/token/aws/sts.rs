@@ -7,12 +7,13 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use super::{status_problem, utc, AwsCredentials};
+use super::{status_problem, AwsCredentials};
 use crate::classify::{TokenProblem, TokenSource};
 use crate::conninfo::Secret;
 use crate::token::http::{self, Plain, Request, Url};
 use crate::token::oauth;
 use crate::token::{Env, TokenError};
+use crate::utc;
 
 const SOURCE: TokenSource = TokenSource::AwsWebIdentity;
 

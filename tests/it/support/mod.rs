@@ -252,6 +252,8 @@ pub struct Cluster {
     /// `listen_addresses` for the next start; empty: the Unix socket only (the official
     /// image's init phase).
     pub listen_addresses: String,
+    /// A second socket directory for the next start (e.g. `/tmp`, where `--diagnose` looks).
+    pub extra_socket_dir: Option<PathBuf>,
 }
 
 impl Cluster {
@@ -267,6 +269,7 @@ impl Cluster {
             port: free_port(),
             child: None,
             listen_addresses: "127.0.0.1".into(),
+            extra_socket_dir: None,
         }
     }
 
@@ -333,7 +336,10 @@ impl Cluster {
                 &format!("listen_addresses={}", self.listen_addresses),
                 "-k",
             ])
-            .arg(&self.socket_dir)
+            .arg(match &self.extra_socket_dir {
+                Some(extra) => format!("{},{}", self.socket_dir.display(), extra.display()),
+                None => self.socket_dir.display().to_string(),
+            })
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -103,7 +103,8 @@ fn digits(b: &[u8]) -> Option<u64> {
     })
 }
 
-fn days_in_month(year: u64, month: u64) -> u64 {
+/// The days in `month` of `year` (proleptic Gregorian).
+pub fn days_in_month(year: u64, month: u64) -> u64 {
     let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     match month {
         2 if leap => 29,
@@ -114,7 +115,7 @@ fn days_in_month(year: u64, month: u64) -> u64 {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
