@@ -18,6 +18,9 @@ Starts its own PostgreSQL servers (initdb into a temp dir, loopback ports, run a
             the server's log (log_connections)
   refused   in a private network namespace, SYNs counted by an nftables rule: one gate refused
             for 60 s, N gates refused for 5 s then the server starts
+  crash     N gates started while the server is down, then a crash recovery (pgbench -i -s 30, 30 s of
+            pgbench -N -c 4, kill -9): server start → ready and redo time against no gates and N psql
+            pollers (once a second), also with the server alone on one core; then a cold start
   hostile   exit time with a resolver that never answers and -t 2s; peak RSS against flooding peers
 
 Usage: python3 bench/run.py [--trials N] [--only started,promoted,...] [--herd N] [--baseline BIN]
@@ -675,6 +678,168 @@ def scenario_herd(template, base, count, baseline, trials):
     ], got)
 
 
+# --- crash recovery: a herd against a server replaying WAL ----------------------------------
+
+def children_of(pid):
+    """PIDs whose parent is `pid` (the postmaster's backends and auxiliaries)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def crashed_datadir(template, base, scale=30, load_s=30):
+    """A data directory left by `kill -9` of the postmaster with `load_s` seconds of
+    `pgbench -N -c 4` to replay (checkpoint_timeout = 1h, max_wal_size = 4GB): made once, copied
+    for every trial so each replays the same WAL."""
+    log(f"crash: pgbench -i -s {scale}, then {load_s} s of pgbench -N -c 4, then kill -9 ...")
+    c = Cluster(template, base, conf="checkpoint_timeout = 1h\nmax_wal_size = 4GB\nlog_connections = off\n")
+    c.start()
+    c.wait_ready()
+    conn = ["-h", c.root, "-p", str(c.port), "-U", "postgres"]
+    subprocess.run([f"{BIN}/pgbench", "-i", "-q", "-s", str(scale)] + conn + ["postgres"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    psql(c, "CHECKPOINT")
+    subprocess.run([f"{BIN}/pgbench", "-N", "-c", "4", "-j", "2", "-T", str(load_s)] + conn + ["postgres"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kids = children_of(c.proc.pid)
+    c.proc.kill()
+    c.proc.wait()
+    until = time.time() + 30
+    while any(os.path.exists(f"/proc/{k}") for k in kids) and time.time() < until:
+        time.sleep(0.05)
+    crashed = os.path.join(base, "crashed")
+    subprocess.run(["cp", "-a", c.data, crashed], check=True)
+    with open(os.path.join(crashed, "postgresql.conf"), "a") as f:
+        f.write("log_connections = on\n")
+    c.proc = None
+    c.stop()
+    return crashed
+
+
+def pinned(cpu, cmd):
+    return ["taskset", "-c", str(cpu)] + cmd if cpu is not None else cmd
+
+
+def poller(port, marker):
+    """The naive gate: psql once a second until it gets in."""
+    loop = (f"until {BIN}/psql -X -q -h 127.0.0.1 -p {port} -U bench -d postgres -c 'SELECT 1' "
+            f">/dev/null 2>&1; do sleep 1; done; date +%s.%N > {marker}")
+    return subprocess.Popen(["sh", "-c", loop], env=dict(PATH=os.environ["PATH"], PGPASSWORD=PASSWORD))
+
+
+def recovery_trial(source, base, kind, count, binary=None, pin=False):
+    """Copies `source` (crashed or clean), starts `count` gates of `kind` (pgwait, psql, none)
+    against its port while nothing listens, then starts the server: the server's start → ready,
+    its redo time, the attempts it saw while recovering, and each gate's app start − ready."""
+    root = tempfile.mkdtemp(dir=base)
+    os.chmod(root, 0o755)
+    data = os.path.join(root, "data")
+    subprocess.run(["cp", "-a", source, data], check=True)
+    chown(root)
+    # The copy's writeback must not compete with the recovery being measured.
+    subprocess.run(["sync"], check=True)
+    port, logpath = free_port(), os.path.join(root, "server.log")
+    gates = []
+    for i in range(count):
+        marker = os.path.join(root, f"marker{i}")
+        if kind == "psql":
+            gates.append((poller(port, marker), marker))
+            continue
+        cmd = [binary or PGWAIT, "-q", "-d", f"postgres://bench@127.0.0.1:{port}/postgres", "-t", "120s",
+               "--", "sh", "-c", f"date +%s.%N > {marker}"]
+        gates.append((subprocess.Popen(pinned(1 if pin else None, cmd), stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL,
+                                       env=dict(PATH=os.environ["PATH"], PGPASSWORD=PASSWORD)), marker))
+    time.sleep(1.0 if count else 0.0)
+    out = open(logpath, "ab")
+    began = time.time()
+    server = subprocess.Popen(pinned(0 if pin else None, [f"{BIN}/postgres", "-D", data, "-p", str(port),
+                                                          "-k", root, "-c", "listen_addresses=127.0.0.1"]),
+                              stdout=out, stderr=out, stdin=subprocess.DEVNULL, preexec_fn=as_server_user)
+
+    def lines():
+        with open(logpath, errors="replace") as f:
+            return f.read().splitlines()
+    until = time.time() + 120
+    while not any("ready to accept connections" in l for l in lines()):
+        if time.time() > until:
+            raise RuntimeError("the server never became ready")
+        time.sleep(0.01)
+    ready = next(float(l.split()[0]) for l in lines() if "ready to accept connections" in l)
+    starts = []
+    for g, m in gates:
+        finish(g)
+        starts.append(read_marker(m))
+    text = lines()
+    redo = next((float(l.split("elapsed: ")[1].split()[0]) for l in text if "redo done at" in l and "elapsed: " in l),
+                0.0)
+    attempts = [float(l.split()[0]) for l in text if "connection received:" in l]
+    during = [t for t in attempts if t <= ready]
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+    shutil.rmtree(root, ignore_errors=True)
+    late = sorted(t - ready for t in starts)
+    return dict(recovery=ready - began, redo=redo, rate=len(during) / max(ready - began, 1e-3),
+                first=sum(1 for t in during if t < began + 1.0), during=len(during),
+                median=statistics.median(late) if late else 0.0, max=late[-1] if late else 0.0,
+                early=sum(1 for x in late if x < 0))
+
+
+def scenario_crash(template, base, count, baseline, trials):
+    """200 gates started while the server is down, then a crash recovery of ~2.5 s, side by side
+    with no gates (control) and `count` psql pollers; then with the server on one core and the
+    gates on the other; then a cold start (a clean data directory) and the same herds."""
+    crashed = crashed_datadir(template, base)
+    kinds = [("control (no gates)", "none", None)]
+    if baseline:
+        kinds.append(("pgwait baseline", "pgwait", baseline))
+    kinds += [("pgwait", "pgwait", PGWAIT), ("psql once a second", "psql", None)]
+    rows_of = {}
+    for pin in (False, True):
+        for label, kind, binary in kinds:
+            got = [recovery_trial(crashed, base, kind, 0 if kind == "none" else count, binary, pin)
+                   for _ in range(trials)]
+            rows_of[(pin, label)] = got
+            log(f"crash{' pinned' if pin else ''} {label}: " +
+                ", ".join(f"{g['recovery']:.2f}s" for g in got))
+    cold = {label: [recovery_trial(template.dir, base, kind, 0 if kind == "none" else count, binary)
+                    for _ in range(trials)] for label, kind, binary in kinds}
+
+    def med(runs, key):
+        return statistics.median(r[key] for r in runs)
+    rows = []
+    for pin, title in ((False, "server and gates share 2 cores"), (True, "server alone on core 0, gates on core 1")):
+        control = med(rows_of[(pin, "control (no gates)")], "recovery")
+        control_redo = med(rows_of[(pin, "control (no gates)")], "redo")
+        for label, _, _ in kinds:
+            runs = rows_of[(pin, label)]
+            rec, redo = med(runs, "recovery"), med(runs, "redo")
+            late = "-" if label.startswith("control") else f"{ms(med(runs, 'median'))} / {ms(max(r['max'] for r in runs))}"
+            rate = "-" if label.startswith("control") else f"{med(runs, 'rate'):.0f} ({med(runs, 'first'):.0f} in the 1st s)"
+            rows.append([title, label, f"{rec:.2f} s ({rec / control:.2f}×)", f"{redo:.2f} s ({redo / max(control_redo, 1e-3):.2f}×)",
+                         rate, late])
+    control = med(cold["control (no gates)"], "recovery")
+    for label, _, _ in kinds:
+        runs = cold[label]
+        rec = med(runs, "recovery")
+        late = "-" if label.startswith("control") else f"{ms(med(runs, 'median'))} / {ms(max(r['max'] for r in runs))}"
+        rows.append(["cold start (clean data directory)", label, f"{rec:.2f} s ({rec / control:.2f}×)", "-", "-", late])
+    table(f"Crash recovery with {count} gates (median of {trials} trials; app start − ready: median / max over all trials)",
+          ["set-up", "gates", "server start → ready", "redo", "attempts/s while recovering", "app start − ready"],
+          rows)
+
+
 def scenario_refused(baseline, count):
     """Re-runs this script inside `unshare -n`: the SYN counter and the port stay private."""
     if shutil.which("nft") is None:
@@ -878,7 +1043,7 @@ def scenario_hostile(base, runs=5):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=5)
-    ap.add_argument("--only", default="started,promoted,syndrop,warm,footprint,lag,stable,herd,refused,hostile")
+    ap.add_argument("--only", default="started,promoted,syndrop,warm,footprint,lag,stable,herd,refused,crash,hostile")
     ap.add_argument("--herd", type=int, default=200)
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--baseline", help="another pgwait binary (e.g. the previous release) for side-by-side herds")
@@ -920,6 +1085,8 @@ def main():
             scenario_herd(template, base, args.herd, args.baseline, args.trials)
         if "refused" in only:
             scenario_refused(args.baseline, args.herd)
+        if "crash" in only:
+            scenario_crash(template, base, args.herd, args.baseline, args.trials)
         if "hostile" in only:
             scenario_hostile(base)
     finally:

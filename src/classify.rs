@@ -250,7 +250,11 @@ pub enum Class {
     Timeout,
     /// The connection was cut during the handshake.
     Dropped,
-    /// The server is starting up, recovering or shutting down (57P0x, 08xxx).
+    /// The server is starting up or replaying WAL (57P03 "starting up", "in recovery mode",
+    /// "not yet accepting connections"): it is doing CPU-bound work our attempts slow down.
+    Starting,
+    /// The server is not accepting connections for another reason (a standby with
+    /// hot_standby off, shutting down, 57P01/57P02, a 57P03 in another language, PgBouncer's 08xxx).
     NotReady,
     /// The server is out of connection slots or resources (53xxx).
     Overloaded,
@@ -292,7 +296,7 @@ impl Class {
             Self::Unreachable => 2,
             Self::Timeout => 3,
             Self::Dropped => 4,
-            Self::Overloaded | Self::NotReady => 5,
+            Self::Overloaded | Self::NotReady | Self::Starting => 5,
             Self::WrongKind => 6,
             Self::SchemaNotReady | Self::NotMet | Self::Lagging | Self::Privileges => 7,
             Self::Auth | Self::NoDatabase | Self::NotPostgres | Self::Tls | Self::ServerError => 8,
@@ -311,6 +315,7 @@ impl fmt::Display for Class {
             Self::Unreachable => "host unreachable",
             Self::Timeout => "timed out",
             Self::Dropped => "connection dropped during handshake",
+            Self::Starting => "server starting up",
             Self::NotReady => "server not ready",
             Self::Overloaded => "server out of connections",
             Self::WrongKind => "server of the wrong kind",
@@ -332,12 +337,13 @@ impl fmt::Display for Class {
 impl Class {
     /// Every class, for tables that must cover them all.
     #[cfg(test)]
-    pub const ALL: [Class; 19] = [
+    pub const ALL: [Class; 20] = [
         Class::Refused,
         Class::Unresolvable,
         Class::Unreachable,
         Class::Timeout,
         Class::Dropped,
+        Class::Starting,
         Class::NotReady,
         Class::Overloaded,
         Class::WrongKind,
@@ -362,6 +368,7 @@ impl Class {
             Self::Unreachable => "unreachable",
             Self::Timeout => "timeout",
             Self::Dropped => "dropped",
+            Self::Starting => "starting",
             Self::NotReady => "not_ready",
             Self::Overloaded => "overloaded",
             Self::WrongKind => "wrong_kind",
@@ -402,7 +409,7 @@ impl ClassSet {
 pub enum SqlStates {
     Code(&'static str),
     ClassOf(&'static str),
-    /// PgBouncer's untranslated 08P01 messages, told apart by how they start.
+    /// A code whose message starts so: PgBouncer's untranslated 08P01s, and 57P03's states.
     CodeWithText(&'static str, &'static str),
 }
 
@@ -419,7 +426,14 @@ impl SqlStates {
 /// Every SQLSTATE pgwait treats specially, first match wins; any other is [`Class::ServerError`].
 #[rustfmt::skip]
 pub const SQLSTATES: &[(SqlStates, Class)] = &[
-    // admin_shutdown, crash_shutdown, cannot_connect_now (starting up, recovering, standby).
+    // cannot_connect_now while the start-up process runs (postmaster.c, canAcceptConnections):
+    // starting up (a clean start, or a crash recovery since PostgreSQL 14), crash recovery
+    // (13 and older), a standby not yet consistent. The English text is a refinement: any other
+    // wording (a translation) is the plain 57P03 below.
+    (SqlStates::CodeWithText("57P03", "the database system is starting up"), Class::Starting),
+    (SqlStates::CodeWithText("57P03", "the database system is in recovery mode"), Class::Starting),
+    (SqlStates::CodeWithText("57P03", "the database system is not yet accepting connections"), Class::Starting),
+    // admin_shutdown, crash_shutdown, cannot_connect_now (hot standby off, shutting down).
     (SqlStates::Code("57P01"), Class::NotReady),
     (SqlStates::Code("57P02"), Class::NotReady),
     (SqlStates::Code("57P03"), Class::NotReady),
@@ -679,6 +693,33 @@ mod tests {
                 Class::NotPostgres,
             ),
             (server("57P03"), Class::NotReady),
+            (
+                said("57P03", "the database system is starting up"),
+                Class::Starting,
+            ),
+            (
+                said("57P03", "the database system is in recovery mode"),
+                Class::Starting,
+            ),
+            (
+                said(
+                    "57P03",
+                    "the database system is not yet accepting connections",
+                ),
+                Class::Starting,
+            ),
+            (
+                said("57P03", "the database system is not accepting connections"),
+                Class::NotReady,
+            ),
+            (
+                said("57P03", "the database system is shutting down"),
+                Class::NotReady,
+            ),
+            (
+                said("57P03", "el sistema de base de datos está iniciándose"),
+                Class::NotReady,
+            ),
             (server("57P01"), Class::NotReady),
             (server("57P02"), Class::NotReady),
             (server("08P01"), Class::NotReady),

@@ -401,10 +401,16 @@ impl PgProbe {
         pg::check(stream, &session, deadline)
             .await
             .map_err(|(failure, reached)| {
-                // Only a server's own answer has an answer time: its time after the connect,
-                // less the connect's round trip (distance is not load).
-                let answer = matches!(failure, Failure::Server { .. })
-                    .then(|| connected.elapsed().saturating_sub(connected - began));
+                // Only a server's own answer has an answer time: how long its first byte took
+                // after the connect (a busy postmaster accepts and forks late: that is where a
+                // queue shows), less the connect's round trip (distance is not load).
+                let rtt = connected - began;
+                let answer = matches!(failure, Failure::Server { .. }).then(|| {
+                    reached
+                        .first_reply
+                        .unwrap_or_else(|| connected.elapsed())
+                        .saturating_sub(rtt)
+                });
                 Failed {
                     failure,
                     answer,
@@ -502,7 +508,10 @@ mod tests {
         Failed {
             failure,
             answer: None,
-            reached: pg::Reached { encrypted: true },
+            reached: pg::Reached {
+                encrypted: true,
+                first_reply: None,
+            },
         }
     }
 

@@ -72,6 +72,9 @@ pub struct Seen {
     pub auth: Option<AuthRequest>,
     /// The peer closed its side (a read returned end of stream).
     pub eof: bool,
+    /// When the server's first byte arrived: a busy postmaster accepts and forks late, and the
+    /// wait for that first answer is where a queue of waiters shows (the policy's stretch).
+    pub first_reply: Option<tokio::time::Instant>,
 }
 
 /// The server asked for authentication `require_auth` forbids; carried inside the `io::Error`
@@ -94,6 +97,13 @@ pub fn disallowed(error: &io::Error) -> Option<AuthViolation> {
 
 /// Shared with the probe, which reads it after a failed attempt.
 pub type Observed = Arc<Mutex<Seen>>;
+
+/// Notes that the server answered now (an SSLRequest's reply, read before any guard).
+pub fn answered(observed: &Observed) {
+    lock(observed)
+        .first_reply
+        .get_or_insert_with(tokio::time::Instant::now);
+}
 
 /// The observations so far.
 pub fn seen(observed: &Observed) -> Seen {
@@ -272,6 +282,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReplyGuard<S> {
         ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
         if buf.filled().len() == before && buf.remaining() > 0 {
             lock(&self.observed).eof = true;
+        } else if buf.filled().len() > before {
+            lock(&self.observed)
+                .first_reply
+                .get_or_insert_with(tokio::time::Instant::now);
         }
         let tracked = self.track(&buf.filled()[before..]);
         if let Err(stop) = tracked {

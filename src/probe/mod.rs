@@ -202,7 +202,7 @@ mod tests {
         let err = AttemptError {
             failures: vec![refused("a"), starting, refused("b")],
         };
-        assert_eq!(err.class(), Class::NotReady);
+        assert_eq!(err.class(), Class::Starting);
         assert_eq!(err.primary().server.host, "localhost");
         assert_eq!(err.answer(), Some(Duration::from_millis(1)));
         let others: Vec<&str> = err.others().map(|f| f.server.host.as_str()).collect();

@@ -74,6 +74,8 @@ const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 pub struct Reached {
     /// The server agreed to TLS (or direct TLS was begun).
     pub encrypted: bool,
+    /// How long after the session began the server's first byte came (see `Seen::first_reply`).
+    pub first_reply: Option<std::time::Duration>,
 }
 
 /// Negotiates TLS as the transport says, then authenticates and checks the session kind.
@@ -86,9 +88,19 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let observed = Observed::default();
+    let began = Instant::now();
     let mut encrypted = false;
     let result = negotiate(stream, session, deadline, &observed, &mut encrypted).await;
-    result.map_err(|failure| (failure, Reached { encrypted }))
+    result.map_err(|failure| {
+        let first_reply = guard::seen(&observed).first_reply.map(|at| at - began);
+        (
+            failure,
+            Reached {
+                encrypted,
+                first_reply,
+            },
+        )
+    })
 }
 
 async fn negotiate<S>(
@@ -111,9 +123,11 @@ where
     if !tls.direct {
         // pgwait asks for TLS itself so it knows exactly what the server answered.
         let reply = within(deadline, Phase::Startup, async {
-            ssl_request(&mut stream)
+            let reply = ssl_request(&mut stream)
                 .await
-                .map_err(|e| Failure::io(Phase::Startup, &e))
+                .map_err(|e| Failure::io(Phase::Startup, &e));
+            guard::answered(observed);
+            reply
         });
         match reply.await? {
             b'S' => {}

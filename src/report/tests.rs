@@ -164,7 +164,7 @@ fn json_lines_carry_the_documented_fields() {
     assert_eq!(failed["host"], "db");
     assert_eq!(failed["port"], 5432);
     assert_eq!(failed["ip"], "10.0.0.2");
-    assert_eq!(failed["class"], "not_ready");
+    assert_eq!(failed["class"], "starting");
     assert_eq!(failed["sqlstate"], "57P03");
     assert_eq!(failed["attempts"], 1);
     assert_eq!(failed["elapsed_ms"], 10);

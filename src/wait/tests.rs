@@ -173,6 +173,14 @@ fn starting_up() -> Result<Ready, AttemptError> {
     })
 }
 
+fn hot_standby_off() -> Result<Ready, AttemptError> {
+    fail(Failure::Server {
+        phase: Phase::Startup,
+        sqlstate: "57P03".into(),
+        message: "the database system is not accepting connections".into(),
+    })
+}
+
 fn bad_password() -> Result<Ready, AttemptError> {
     fail(Failure::Server {
         phase: Phase::Startup,
@@ -252,11 +260,11 @@ async fn execs_as_soon_as_a_refusing_server_answers() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn retries_while_server_is_starting_up_without_flooding_it() {
-    // 10 s of 57P03 (each rejection takes 2 ms), then ready.
+async fn retries_while_a_standby_waits_for_promotion_without_flooding_it() {
+    // 10 s of 57P03 with hot_standby off (each rejection takes 2 ms), then promoted.
     let until = Instant::now() + Duration::from_secs(10);
     let mut gated = Gate {
-        inner: Scripted::new(vec![(2, starting_up())]),
+        inner: Scripted::new(vec![(2, hot_standby_off())]),
         until,
         attempts_before: 0,
     };
@@ -277,6 +285,29 @@ async fn retries_while_server_is_starting_up_without_flooding_it() {
     assert!(
         gated.attempts_before >= 10,
         "{} attempts: polling too lazily",
+        gated.attempts_before
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_start_up_is_polled_ever_more_gently_and_seen_within_its_ceiling() {
+    // 10 s of "starting up" (a crash recovery replaying WAL), then ready: the attempts fall
+    // with the time waited, and the ready server is seen within the class's 3 s ceiling ±50 %.
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut gated = Gate {
+        inner: Scripted::new(vec![(2, starting_up())]),
+        until,
+        attempts_before: 0,
+    };
+    let (outcome, _) = run(&mut gated, &opts(Some(60_000))).await;
+    let Outcome::Ready { elapsed, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(elapsed >= Duration::from_secs(10), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(14_600), "{elapsed:?}");
+    assert!(
+        (5..=15).contains(&gated.attempts_before),
+        "{} attempts in 10 s of starting up",
         gated.attempts_before
     );
 }
