@@ -401,13 +401,14 @@ impl PgProbe {
         pg::check(stream, &session, deadline)
             .await
             .map_err(|(failure, reached)| {
-                // Only a server's own answer has an answer time: how long its first byte took
-                // after the connect (a busy postmaster accepts and forks late: that is where a
-                // queue shows), less the connect's round trip (distance is not load).
+                // Only a server's own answer has an answer time: its longest wait between a
+                // request and its reply (a busy postmaster accepts late, a busy pooler answers
+                // the startup late: that is where a queue shows), less the connect's round trip
+                // (distance is not load).
                 let rtt = connected - began;
                 let answer = matches!(failure, Failure::Server { .. }).then(|| {
                     reached
-                        .first_reply
+                        .longest_wait
                         .unwrap_or_else(|| connected.elapsed())
                         .saturating_sub(rtt)
                 });
@@ -510,7 +511,7 @@ mod tests {
             answer: None,
             reached: pg::Reached {
                 encrypted: true,
-                first_reply: None,
+                longest_wait: None,
             },
         }
     }

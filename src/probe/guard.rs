@@ -72,9 +72,20 @@ pub struct Seen {
     pub auth: Option<AuthRequest>,
     /// The peer closed its side (a read returned end of stream).
     pub eof: bool,
-    /// When the server's first byte arrived: a busy postmaster accepts and forks late, and the
-    /// wait for that first answer is where a queue of waiters shows (the policy's stretch).
-    pub first_reply: Option<tokio::time::Instant>,
+    /// When the client last wrote and has not been answered yet.
+    pub sent_at: Option<tokio::time::Instant>,
+    /// The longest wait from a client's write to the server's first byte in reply: one round
+    /// trip plus the server's own time. A busy postmaster accepts and forks late (the first
+    /// exchange shows it), a busy pooler or backend answers the startup late (the second one
+    /// does): the policy's stretch reads the longest, less the connect's round trip.
+    pub longest_wait: Option<std::time::Duration>,
+}
+
+impl Seen {
+    /// Counts one exchange that took `waited` from request to reply.
+    pub fn exchanged(&mut self, waited: std::time::Duration) {
+        self.longest_wait = Some(self.longest_wait.map_or(waited, |w| w.max(waited)));
+    }
 }
 
 /// The server asked for authentication `require_auth` forbids; carried inside the `io::Error`
@@ -98,11 +109,9 @@ pub fn disallowed(error: &io::Error) -> Option<AuthViolation> {
 /// Shared with the probe, which reads it after a failed attempt.
 pub type Observed = Arc<Mutex<Seen>>;
 
-/// Notes that the server answered now (an SSLRequest's reply, read before any guard).
-pub fn answered(observed: &Observed) {
-    lock(observed)
-        .first_reply
-        .get_or_insert_with(tokio::time::Instant::now);
+/// Counts an exchange made before any guard (the SSLRequest and its one-byte reply).
+pub fn exchanged(observed: &Observed, waited: std::time::Duration) {
+    lock(observed).exchanged(waited);
 }
 
 /// The observations so far.
@@ -283,9 +292,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReplyGuard<S> {
         if buf.filled().len() == before && buf.remaining() > 0 {
             lock(&self.observed).eof = true;
         } else if buf.filled().len() > before {
-            lock(&self.observed)
-                .first_reply
-                .get_or_insert_with(tokio::time::Instant::now);
+            let mut seen = lock(&self.observed);
+            if let Some(sent) = seen.sent_at.take() {
+                seen.exchanged(sent.elapsed());
+            }
         }
         let tracked = self.track(&buf.filled()[before..]);
         if let Err(stop) = tracked {
@@ -303,7 +313,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ReplyGuard<S> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
+        let written = ready!(Pin::new(&mut self.inner).poll_write(cx, data))?;
+        if written > 0 {
+            let mut seen = lock(&self.observed);
+            seen.sent_at.get_or_insert_with(tokio::time::Instant::now);
+        }
+        Poll::Ready(Ok(written))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

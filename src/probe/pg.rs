@@ -74,8 +74,8 @@ const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 pub struct Reached {
     /// The server agreed to TLS (or direct TLS was begun).
     pub encrypted: bool,
-    /// How long after the session began the server's first byte came (see `Seen::first_reply`).
-    pub first_reply: Option<std::time::Duration>,
+    /// The longest wait for the server's reply to a request (see `Seen::longest_wait`).
+    pub longest_wait: Option<std::time::Duration>,
 }
 
 /// Negotiates TLS as the transport says, then authenticates and checks the session kind.
@@ -88,16 +88,15 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let observed = Observed::default();
-    let began = Instant::now();
     let mut encrypted = false;
     let result = negotiate(stream, session, deadline, &observed, &mut encrypted).await;
     result.map_err(|failure| {
-        let first_reply = guard::seen(&observed).first_reply.map(|at| at - began);
+        let longest_wait = guard::seen(&observed).longest_wait;
         (
             failure,
             Reached {
                 encrypted,
-                first_reply,
+                longest_wait,
             },
         )
     })
@@ -123,10 +122,11 @@ where
     if !tls.direct {
         // pgwait asks for TLS itself so it knows exactly what the server answered.
         let reply = within(deadline, Phase::Startup, async {
+            let asked = Instant::now();
             let reply = ssl_request(&mut stream)
                 .await
                 .map_err(|e| Failure::io(Phase::Startup, &e));
-            guard::answered(observed);
+            guard::exchanged(observed, asked.elapsed());
             reply
         });
         match reply.await? {

@@ -180,7 +180,10 @@ fn a_57p03_server_until_the_deadline_ends_not_ready_with_a_hint() {
     assert_eq!(last["level"], "error");
     assert_eq!(last["sqlstate"], "57P03");
     assert!(
-        last["hint"].as_str().unwrap().contains("still starting"),
+        last["hint"]
+            .as_str()
+            .unwrap()
+            .contains("not accepting connections yet"),
         "{last}"
     );
     let elapsed = last["elapsed_ms"].as_u64().unwrap();
