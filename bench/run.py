@@ -727,10 +727,10 @@ def pinned(cpu, cmd):
     return ["taskset", "-c", str(cpu)] + cmd if cpu is not None else cmd
 
 
-def poller(port, marker):
-    """The naive gate: psql once a second until it gets in."""
+def poller(port, marker, pause="1"):
+    """The naive gate: psql every `pause` seconds until it gets in."""
     loop = (f"until {BIN}/psql -X -q -h 127.0.0.1 -p {port} -U bench -d postgres -c 'SELECT 1' "
-            f">/dev/null 2>&1; do sleep 1; done; date +%s.%N > {marker}")
+            f">/dev/null 2>&1; do sleep {pause}; done; date +%s.%N > {marker}")
     return subprocess.Popen(["sh", "-c", loop], env=dict(PATH=os.environ["PATH"], PGPASSWORD=PASSWORD))
 
 
@@ -749,8 +749,9 @@ def recovery_trial(source, base, kind, count, binary=None, pin=False):
     gates = []
     for i in range(count):
         marker = os.path.join(root, f"marker{i}")
-        if kind == "psql":
-            gates.append((poller(port, marker), marker))
+        if kind.startswith("psql"):
+            # "psql" polls once a second, "psql:0.5" every half second, and so on.
+            gates.append((poller(port, marker, kind.partition(":")[2] or "1"), marker))
             continue
         cmd = [binary or PGWAIT, "-q", "-d", f"postgres://bench@127.0.0.1:{port}/postgres", "-t", "120s",
                "--", "sh", "-c", f"date +%s.%N > {marker}"]
