@@ -249,14 +249,7 @@ fn simulate(m: &Model) -> Outcome {
 /// seconds, on a processor shared with the rejections it answers meanwhile (and the gates' own
 /// attempts, unless `--pinned` puts them on other cores). Every runnable job gets an equal share
 /// of the `cores`, at most one core each (processor sharing, as the kernel's scheduler roughly
-/// does): that is how a herd's 57P03s slow a recovery down.
-#[derive(Debug, Clone, Copy)]
-struct Job {
-    /// CPU seconds still to run.
-    left: f64,
-    kind: JobKind,
-}
-
+/// does): that is how a herd's 57P03s slow a recovery down. What each job in the pool is:
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum JobKind {
     /// The start-up process replaying WAL.
@@ -275,64 +268,91 @@ struct Recovered {
     outcome: Outcome,
 }
 
+/// The server's cores under processor sharing, kept in virtual time: every job in the pool has
+/// received the same service `served` so far (an equal share of the cores, at most one core), so
+/// the next to finish is the one whose service at arrival plus its cost is least — a heap, not a
+/// scan, which keeps 10,000 gates' worth of jobs cheap.
+struct Pool {
+    served: f64,
+    /// (service at which the job is done, job id), least first.
+    heap: BinaryHeap<Reverse<Due>>,
+    kinds: Vec<JobKind>,
+    cores: usize,
+}
+
+impl Pool {
+    fn rate(&self) -> f64 {
+        (self.cores as f64 / self.heap.len().max(1) as f64).min(1.0)
+    }
+
+    fn add(&mut self, cost: f64, kind: JobKind) {
+        let id = self.kinds.len();
+        self.kinds.push(kind);
+        self.heap.push(Reverse(Due(self.served + cost, id)));
+    }
+
+    /// When the next job finishes, if the pool stays as it is from `now`.
+    fn next_done(&self, now: f64) -> Option<f64> {
+        let Reverse(Due(done, _)) = self.heap.peek()?;
+        Some(now + (done - self.served).max(0.0) / self.rate())
+    }
+
+    fn advance(&mut self, dt: f64) {
+        if !self.heap.is_empty() {
+            self.served += dt * self.rate();
+        }
+    }
+
+    /// A job that is done, if any.
+    fn finished(&mut self) -> Option<JobKind> {
+        let Reverse(Due(done, _)) = self.heap.peek()?;
+        if *done > self.served + 1e-12 {
+            return None;
+        }
+        let Reverse(Due(_, id)) = self.heap.pop()?;
+        Some(self.kinds[id])
+    }
+}
+
 fn simulate_recovery(m: &Model) -> Recovered {
     let (mut queue, mut policies, started) = release(m);
     // The server starts at `phase`: its port refuses before that.
     let opens = m.phase;
-    let mut jobs: Vec<Job> = Vec::new();
+    let mut pool = Pool {
+        served: 0.0,
+        heap: BinaryHeap::new(),
+        kinds: Vec::new(),
+        cores: m.cores,
+    };
+    // Jobs in the pool that are the server's (not the gates' own work).
+    let mut busy = 0usize;
     let mut startup_added = false;
     let mut ready: Option<f64> = None;
     let (mut per_second, mut delays, mut attempts) = (Vec::new(), Vec::new(), 0u64);
     let mut now = 0.0f64;
     loop {
         if !startup_added && now >= opens {
-            jobs.push(Job {
-                left: m.recovery,
-                kind: JobKind::Startup,
-            });
+            pool.add(m.recovery, JobKind::Startup);
+            busy += 1;
             startup_added = true;
         }
-        // Rates under processor sharing: each runnable job an equal share, at most one core.
-        let server_jobs = jobs
-            .iter()
-            .filter(|j| !(m.pinned && j.kind == JobKind::Gate))
-            .count();
-        let rate_of = |j: &Job| -> f64 {
-            if m.pinned && j.kind == JobKind::Gate {
-                1.0
-            } else {
-                (m.cores as f64 / server_jobs.max(1) as f64).min(1.0)
-            }
-        };
-        let next_done = jobs
-            .iter()
-            .enumerate()
-            .map(|(i, j)| (i, now + j.left / rate_of(j)))
-            .min_by(|a, b| a.1.total_cmp(&b.1));
         let next_due = queue.peek().map(|Reverse(Due(t, _))| *t);
         let next_open = (!startup_added).then_some(opens);
-        let t = [next_done.map(|d| d.1), next_due, next_open]
+        let t = [pool.next_done(now), next_due, next_open]
             .into_iter()
             .flatten()
             .fold(f64::INFINITY, f64::min);
         if !t.is_finite() {
             break;
         }
-        let dt = t - now;
-        for j in jobs.iter_mut() {
-            let r = rate_of(j);
-            j.left -= dt * r;
-        }
+        pool.advance(t - now);
         now = t;
         // Completions (several may end at once).
-        let mut i = 0;
-        while i < jobs.len() {
-            if jobs[i].left > 1e-12 {
-                i += 1;
-                continue;
+        while let Some(kind) = pool.finished() {
+            if kind != JobKind::Gate {
+                busy -= 1;
             }
-            let job = jobs.swap_remove(i);
-            match job.kind {
+            match kind {
                 JobKind::Startup => ready = Some(now),
                 JobKind::Gate => {}
                 JobKind::Login { .. } => delays.push(now + m.rtt / 2.0 - ready.unwrap_or(now)),
@@ -359,14 +379,6 @@ fn simulate_recovery(m: &Model) -> Recovered {
             }
             per_second[second] += 1;
             let arrival = at + m.rtt / 2.0;
-            // A refused connect costs microseconds; an answered attempt costs the gate a wake-up,
-            // a connect, a startup packet and a read.
-            if m.gate > 0.0 && arrival >= opens {
-                jobs.push(Job {
-                    left: m.gate,
-                    kind: JobKind::Gate,
-                });
-            }
             if arrival < opens {
                 let end = arrival + m.rtt / 2.0;
                 let since = Duration::from_secs_f64(end - started[g]);
@@ -378,14 +390,20 @@ fn simulate_recovery(m: &Model) -> Recovered {
                 }
                 continue;
             }
-            let kind = match ready {
-                Some(_) => JobKind::Login { g },
-                None => JobKind::Reject { g, at: arrival },
+            // A refused connect costs microseconds; an answered attempt costs the gate a
+            // wake-up, a connect, a startup packet and a read — on the server's cores unless
+            // the gates are pinned elsewhere.
+            if m.gate > 0.0 && !m.pinned {
+                pool.add(m.gate, JobKind::Gate);
+            }
+            let (cost, kind) = match ready {
+                Some(_) => (m.login, JobKind::Login { g }),
+                None => (m.reject, JobKind::Reject { g, at: arrival }),
             };
-            let cost = if ready.is_some() { m.login } else { m.reject };
-            jobs.push(Job { left: cost, kind });
+            pool.add(cost, kind);
+            busy += 1;
         }
-        if ready.is_some() && jobs.iter().all(|j| j.kind == JobKind::Gate) && queue.is_empty() {
+        if ready.is_some() && busy == 0 && queue.is_empty() {
             break;
         }
     }
