@@ -52,7 +52,7 @@ fn stamp(path: &Path) -> Option<Stamp> {
 }
 
 /// A file and what was last read from it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Watched<T> {
     path: PathBuf,
     stamp: Option<Stamp>,
@@ -60,7 +60,7 @@ struct Watched<T> {
 }
 
 /// Where passwords come from, in libpq's order; an empty password counts as none.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Credentials {
     /// A password typed into `-d`, or from `PGPASSWORD` / `DATABASE_URL`.
     fixed: Option<Secret>,

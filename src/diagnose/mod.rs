@@ -209,7 +209,7 @@ pub async fn run(input: Input<'_>) -> Diagnosis {
         per_address: input.limit,
         tcp_connect_limit: input.limit,
     };
-    let login = probe(&input, tls, Vec::new())
+    let login = probe(&input, tls, &credentials, Vec::new())
         .with_facts()
         .attempt(plan)
         .await;
@@ -218,7 +218,7 @@ pub async fn run(input: Input<'_>) -> Diagnosis {
     items.push(Item::Check(server));
     let mut verdict = verdict_of(&login, input.retry_on);
     for (i, condition) in input.conditions.iter().enumerate() {
-        let result = probe(&input, tls, vec![condition.clone()])
+        let result = probe(&input, tls, &credentials, vec![condition.clone()])
             .attempt(plan)
             .await;
         if verdict == Verdict::Ready {
@@ -236,9 +236,14 @@ pub fn server_text_parses(message: &str) -> bool {
         | server_text::cannot_connect_now(message, message).is_some()
 }
 
-/// A probe as the wait would make it, with only `conditions`.
-fn probe(input: &Input<'_>, tls: Option<&Tls>, conditions: Vec<Condition>) -> PgProbe {
-    let (credentials, _) = Credentials::new(input.conn);
+/// A probe as the wait would make it, with only `conditions` (the password files as read once).
+fn probe(
+    input: &Input<'_>,
+    tls: Option<&Tls>,
+    credentials: &Credentials,
+    conditions: Vec<Condition>,
+) -> PgProbe {
+    let credentials = credentials.clone();
     let minter = input.token.cloned().map(Minter::new);
     PgProbe::new(
         input.conn.clone(),

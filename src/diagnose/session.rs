@@ -13,10 +13,9 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::conninfo::{SslMode, TlsParams};
+use crate::probe::ssl_request;
 use crate::tls::{self, Tls};
 
-/// PostgreSQL's SSLRequest: length 8, code 80877103.
-const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 /// The most of one reply read (an ErrorResponse or an Authentication request is far smaller).
 const MAX_REPLY: usize = 16 * 1024;
 
@@ -174,13 +173,6 @@ async fn http_or_silent(mut stream: TcpStream) -> TlsFound {
 fn server_name(host: &str) -> ServerName<'static> {
     ServerName::try_from(host.to_string())
         .unwrap_or_else(|_| ServerName::try_from("localhost").expect("a valid name"))
-}
-
-async fn ssl_request<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> io::Result<u8> {
-    stream.write_all(&SSL_REQUEST).await?;
-    let mut reply = [0u8; 1];
-    stream.read_exact(&mut reply).await?;
-    Ok(reply[0])
 }
 
 /// The startup packet (protocol 3.0), then the first reply, read within [`MAX_REPLY`].

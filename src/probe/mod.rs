@@ -19,6 +19,7 @@ use tokio::time::{timeout_at, Instant};
 
 pub use attempt::PgProbe;
 pub use guard::{MAX_BEFORE_READY, MAX_MESSAGE, MAX_SESSION};
+pub use pg::ssl_request;
 
 use crate::classify::{classify, Class, Failure, Phase};
 use crate::credentials::Note;

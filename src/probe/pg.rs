@@ -198,7 +198,8 @@ async fn read_error_response<S: AsyncRead + Unpin>(stream: &mut S, deadline: Ins
     }
 }
 
-async fn ssl_request<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> io::Result<u8> {
+/// Sends PostgreSQL's SSLRequest and reads the server's one-byte answer (`S`, `N`, or not one).
+pub async fn ssl_request<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> io::Result<u8> {
     stream.write_all(&SSL_REQUEST).await?;
     let mut reply = [0u8; 1];
     stream.read_exact(&mut reply).await?;

@@ -220,6 +220,17 @@ impl Env {
         Self(map)
     }
 
+    /// A snapshot of exactly `pairs` (tests).
+    #[cfg(test)]
+    pub fn of(pairs: &[(&str, &str)]) -> Self {
+        Self::read(|name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
     /// A variable's value; an empty one counts as unset, as in the cloud SDKs.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

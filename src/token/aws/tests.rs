@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::time::UNIX_EPOCH;
 
 use super::*;
@@ -23,18 +22,13 @@ fn key(host: &str) -> Key {
     (host.to_string(), 5432, "app".to_string())
 }
 
-fn env(pairs: &[(&str, &str)]) -> Env {
-    let map: HashMap<&str, &str> = pairs.iter().copied().collect();
-    Env::read(|name| map.get(name).map(|v| v.to_string()))
-}
-
 #[test]
 fn region_comes_from_the_flag_then_aws_region_then_the_default_region() {
-    let both = env(&[
+    let both = Env::of(&[
         ("AWS_REGION", "eu-west-1"),
         ("AWS_DEFAULT_REGION", "us-east-1"),
     ]);
-    let default = env(&[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "us-east-1")]);
+    let default = Env::of(&[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "us-east-1")]);
     assert_eq!(region(Some("ap-south-1"), &both), Ok("ap-south-1".into()));
     assert_eq!(region(None, &both), Ok("eu-west-1".into()));
     assert_eq!(region(Some(""), &default), Ok("us-east-1".into()));
@@ -53,7 +47,7 @@ fn a_missing_or_odd_region_names_where_it_is_set() {
         none,
         missing("--aws-region, AWS_REGION or AWS_DEFAULT_REGION")
     );
-    let odd = region(None, &env(&[("AWS_REGION", "evil.com/x")]));
+    let odd = region(None, &Env::of(&[("AWS_REGION", "evil.com/x")]));
     assert_eq!(
         odd,
         missing("AWS_REGION (not a region name such as us-east-1)")

@@ -1,20 +1,10 @@
-use std::collections::BTreeMap;
-
 use super::*;
 
 /// Environment variables as a test writes them.
 type Pairs<'a> = &'a [(&'a str, &'a str)];
 
-fn env(pairs: Pairs) -> Env {
-    let map: BTreeMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Env::read(|name| map.get(name).cloned())
-}
-
 fn select(pairs: &[(&str, &str)]) -> Result<Source, TokenError> {
-    Source::select(&env(pairs))
+    Source::select(&Env::of(pairs))
 }
 
 fn missing(pairs: &[(&str, &str)]) -> (TokenSource, String) {

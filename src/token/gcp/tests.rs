@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use ring::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
@@ -14,14 +13,6 @@ const NOW: u64 = 1_700_000_000;
 
 /// Environment variables as a test writes them.
 type Pairs<'a> = &'a [(&'a str, &'a str)];
-
-fn env(pairs: Pairs) -> Env {
-    let map: BTreeMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Env::read(|name| map.get(name).cloned())
-}
 
 fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(NOW)
@@ -112,14 +103,18 @@ fn selects_the_key_file_before_the_metadata_server() {
         ),
     ];
     for (pairs, expected) in cases {
-        assert_eq!(Source::select(&env(pairs)).unwrap(), *expected, "{pairs:?}");
+        assert_eq!(
+            Source::select(&Env::of(pairs)).unwrap(),
+            *expected,
+            "{pairs:?}"
+        );
     }
 }
 
 #[test]
 fn refuses_a_metadata_host_that_would_change_the_url() {
     for host in ["evil.com/x?", "a@b", "h#", "h h"] {
-        let error = Source::select(&env(&[("GCE_METADATA_HOST", host)])).unwrap_err();
+        let error = Source::select(&Env::of(&[("GCE_METADATA_HOST", host)])).unwrap_err();
         assert_eq!(error.source, TokenSource::GcpMetadata);
         assert!(
             matches!(error.problem, TokenProblem::Missing { ref what } if what.starts_with("GCE_METADATA_HOST"))

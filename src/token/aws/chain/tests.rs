@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
@@ -7,17 +6,9 @@ use crate::token::aws::container::Authorization;
 /// Variables as name, value.
 type Pairs<'a> = &'a [(&'a str, &'a str)];
 
-fn env(pairs: &[(&str, &str)]) -> Env {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Env::read(|name| map.get(name).cloned())
-}
-
 fn select_in(pairs: &[(&str, &str)]) -> Result<Source, TokenError> {
     select(
-        &env(pairs),
+        &Env::of(pairs),
         "eu-west-1",
         UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     )
@@ -144,7 +135,7 @@ fn sts_endpoint_prefers_the_sts_variable_then_the_general_one() {
 
 #[test]
 fn china_regions_use_the_china_sts_domain() {
-    let found = WebIdentity::from_env(&env(WEB), "cn-north-1", UNIX_EPOCH);
+    let found = WebIdentity::from_env(&Env::of(WEB), "cn-north-1", UNIX_EPOCH);
     let web = found.ok().flatten().expect("web identity");
     assert_eq!(web.endpoint.text, "https://sts.cn-north-1.amazonaws.com.cn");
 }
